@@ -1,0 +1,138 @@
+"""What every forecasting pipeline shares: loading dispatch and the DataFrame adapter.
+
+Subclasses (``ChronosPipeline``, ``ChronosBoltPipeline``) implement ``_from_directory``,
+``save_pretrained``, ``predict``, ``predict_quantiles`` and ``embed``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from chronos_pkg.inputs import ContextInput, check_quantile_levels
+from chronos_pkg.loading import pipeline_class_name, read_config, resolve_checkpoint
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_QUANTILE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+# pipeline class name in config.json -> module that defines it (imported lazily)
+PIPELINE_MODULES = {
+    "ChronosPipeline": "chronos_pkg.pipeline",
+    "ChronosBoltPipeline": "chronos_pkg.bolt",
+}
+
+
+def pipeline_class(name: str) -> type[BasePipeline]:
+    """The pipeline class registered under ``name``."""
+    if name not in PIPELINE_MODULES:
+        raise ValueError(f"unknown chronos_pipeline_class {name!r}; known: {sorted(PIPELINE_MODULES)}")
+    return getattr(importlib.import_module(PIPELINE_MODULES[name]), name)
+
+
+class BasePipeline(ABC):
+    """Public face of a pretrained forecaster."""
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_id: str | os.PathLike = "default",
+        device_map: str | torch.device | None = None,
+        torch_dtype: torch.dtype | str | None = None,
+        **hub_kwargs: Any,
+    ) -> BasePipeline:
+        """Load a checkpoint directory, built-in model name or hub id.
+
+        The pipeline class comes from the checkpoint's ``config.json``, so
+        ``BasePipeline.from_pretrained`` (alias ``chronos_pkg.from_pretrained``) loads any family.
+        """
+        directory = resolve_checkpoint(path_or_id, **hub_kwargs)
+        config = read_config(directory)
+        target = pipeline_class(pipeline_class_name(config))
+        if not issubclass(target, cls):
+            raise ValueError(
+                f"{directory} holds a {target.__name__} checkpoint, not a {cls.__name__}; "
+                "load it with chronos_pkg.from_pretrained"
+            )
+        return target._from_directory(
+            Path(directory), config, device_map=device_map, torch_dtype=torch_dtype
+        )
+
+    @classmethod
+    @abstractmethod
+    def _from_directory(
+        cls,
+        directory: Path,
+        config: dict[str, Any],
+        device_map: str | torch.device | None,
+        torch_dtype: torch.dtype | str | None,
+    ) -> BasePipeline:
+        """Build the pipeline from a resolved checkpoint directory and its parsed config."""
+
+    @abstractmethod
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """Write ``config.json`` + ``model.safetensors`` in the published format."""
+
+    @abstractmethod
+    def predict_quantiles(
+        self,
+        inputs: ContextInput,
+        prediction_length: int | None = None,
+        quantile_levels: Sequence[float] = DEFAULT_QUANTILE_LEVELS,
+        **kwargs: Any,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Quantiles (B, H, Q) and mean (B, H), float32."""
+
+    def predict_df(
+        self,
+        df: pd.DataFrame,
+        prediction_length: int,
+        id_column: str = "id",
+        timestamp_column: str = "timestamp",
+        target: str = "target",
+        quantile_levels: Sequence[float] = DEFAULT_QUANTILE_LEVELS,
+        **kwargs: Any,
+    ) -> pd.DataFrame:
+        """Forecast every series of a long-format DataFrame.
+
+        Returns a long frame with ``id_column``, ``timestamp_column`` (future timestamps at each
+        series' inferred frequency), ``predictions`` (the median), ``mean`` and one column per
+        quantile level named like ``"0.1"``; series keep their order of first appearance.
+        """
+        from chronos_pkg.dataframe import forecast_frame, split_series
+
+        levels = check_quantile_levels(quantile_levels)
+        asked = sorted(set(levels) | {0.5})
+        series = split_series(df, id_column=id_column, timestamp_column=timestamp_column, target=target)
+        quantiles, mean = self.predict_quantiles(
+            series.contexts, prediction_length=prediction_length, quantile_levels=asked, **kwargs
+        )
+        return forecast_frame(
+            series,
+            quantiles=quantiles,
+            mean=mean,
+            computed_levels=asked,
+            quantile_levels=levels,
+            prediction_length=prediction_length,
+            id_column=id_column,
+            timestamp_column=timestamp_column,
+        )
+
+
+def from_pretrained(
+    path_or_id: str | os.PathLike = "default",
+    device_map: str | torch.device | None = None,
+    torch_dtype: torch.dtype | str | None = None,
+    **hub_kwargs: Any,
+) -> BasePipeline:
+    """Load any chronos_pkg checkpoint (T5 or Bolt), picking the pipeline from its config."""
+    return BasePipeline.from_pretrained(
+        path_or_id, device_map=device_map, torch_dtype=torch_dtype, **hub_kwargs
+    )

@@ -1,0 +1,86 @@
+"""Finding and reading checkpoints: local directories, built-in models, Hugging Face hub ids.
+
+Shared by every model family so the loading branches are written once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+BUILTIN_MODELS_DIR = Path(__file__).parent / "models"
+BUILTIN_MODELS = ("default", "default-bolt")
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def builtin_model_path(name: str) -> Path:
+    """Directory of a model shipped inside the package (``default``, ``default-bolt``)."""
+    path = BUILTIN_MODELS_DIR / name
+    if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+        raise FileNotFoundError(
+            f"the built-in model {name!r} is not bundled in this installation of chronos_pkg "
+            f"(looked in {path}); pass a checkpoint directory or hub id instead"
+        )
+    return path
+
+
+def resolve_checkpoint(path_or_id: str | os.PathLike, **hub_kwargs: Any) -> Path:
+    """Local directory of a checkpoint: an existing directory, a built-in name, or a hub id.
+
+    Hub ids go through ``huggingface_hub.snapshot_download`` (config and safetensors only),
+    which honours ``HF_HUB_OFFLINE`` and the local cache.
+    """
+    name = os.fspath(path_or_id)
+    if name in BUILTIN_MODELS:
+        return builtin_model_path(name)
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{path} is a file; a checkpoint is a directory with {CONFIG_FILE}")
+        return path
+    if name.count("/") != 1 or name.startswith((".", "/", "~")):
+        raise FileNotFoundError(f"no checkpoint directory at {name!r} (and it is not a hub id)")
+    from huggingface_hub import snapshot_download
+
+    logger.info("fetching %s from the Hugging Face hub", name)
+    patterns = ["*.json", "*.safetensors"]
+    return Path(snapshot_download(repo_id=name, allow_patterns=patterns, **hub_kwargs))
+
+
+def read_config(directory: Path) -> dict[str, Any]:
+    """The parsed ``config.json`` of a checkpoint, checked to be a Chronos checkpoint."""
+    config_path = directory / CONFIG_FILE
+    if not config_path.is_file():
+        raise ValueError(f"{directory} is not a Chronos checkpoint: no {CONFIG_FILE}")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"unreadable checkpoint config {config_path}: {err}") from err
+    if not isinstance(config, dict) or "chronos_config" not in config:
+        raise ValueError(
+            f"{directory} is not a Chronos checkpoint: {CONFIG_FILE} has no 'chronos_config'"
+        )
+    if not (directory / WEIGHTS_FILE).is_file():
+        pickled = [p.name for p in directory.glob("*.bin")] + [p.name for p in directory.glob("*.pt")]
+        hint = f" (found {pickled}; pickled weights are not loaded, convert to safetensors)" if pickled else ""
+        raise ValueError(f"{directory} has no {WEIGHTS_FILE}{hint}")
+    return config
+
+
+def pipeline_class_name(config: dict[str, Any]) -> str:
+    """Which pipeline a checkpoint config asks for (T5 checkpoints may omit the field)."""
+    name = config.get("chronos_pipeline_class")
+    if name is None:
+        architectures = config.get("architectures") or []
+        name = (
+            "ChronosBoltPipeline"
+            if "ChronosBoltModelForForecasting" in architectures
+            else "ChronosPipeline"
+        )
+    return name

@@ -33,7 +33,9 @@ PIPELINE_MODULES = {
 def pipeline_class(name: str) -> type[BasePipeline]:
     """The pipeline class registered under ``name``."""
     if name not in PIPELINE_MODULES:
-        raise ValueError(f"unknown chronos_pipeline_class {name!r}; known: {sorted(PIPELINE_MODULES)}")
+        raise ValueError(
+            f"unknown chronos_pipeline_class {name!r}; known: {sorted(PIPELINE_MODULES)}"
+        )
     return getattr(importlib.import_module(PIPELINE_MODULES[name]), name)
 
 
@@ -110,7 +112,9 @@ class BasePipeline(ABC):
 
         levels = check_quantile_levels(quantile_levels)
         asked = sorted(set(levels) | {0.5})
-        series = split_series(df, id_column=id_column, timestamp_column=timestamp_column, target=target)
+        series = split_series(
+            df, id_column=id_column, timestamp_column=timestamp_column, target=target
+        )
         quantiles, mean = self.predict_quantiles(
             series.contexts, prediction_length=prediction_length, quantile_levels=asked, **kwargs
         )

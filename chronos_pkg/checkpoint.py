@@ -28,7 +28,9 @@ T5_SIZES: dict[str, dict[str, int]] = {
 }
 
 
-def new_hf_config(chronos_config: ChronosConfig, **model_kwargs: Any) -> transformers.PretrainedConfig:
+def new_hf_config(
+    chronos_config: ChronosConfig, **model_kwargs: Any
+) -> transformers.PretrainedConfig:
     """A ``transformers`` config for a fresh network matching ``chronos_config``.
 
     ``model_kwargs`` may hold ``size`` (a key of ``T5_SIZES``) and/or explicit T5 (seq2seq) or
@@ -58,7 +60,12 @@ def new_hf_config(chronos_config: ChronosConfig, **model_kwargs: Any) -> transfo
         )
     if size is not None:
         base = T5_SIZES[size]
-        kwargs = {"n_embd": base["d_model"], "n_head": base["num_heads"], "n_layer": base["num_layers"], **kwargs}
+        kwargs = {
+            "n_embd": base["d_model"],
+            "n_head": base["num_heads"],
+            "n_layer": base["num_layers"],
+            **kwargs,
+        }
     return transformers.GPT2Config(
         n_positions=kwargs.pop(
             "n_positions", chronos_config.context_length + chronos_config.prediction_length + 8
@@ -70,7 +77,9 @@ def new_hf_config(chronos_config: ChronosConfig, **model_kwargs: Any) -> transfo
     )
 
 
-def new_hf_model(chronos_config: ChronosConfig, seed: int = 0, **model_kwargs: Any) -> transformers.PreTrainedModel:
+def new_hf_model(
+    chronos_config: ChronosConfig, seed: int = 0, **model_kwargs: Any
+) -> transformers.PreTrainedModel:
     """A randomly initialised network for ``chronos_config`` (seeded, so tests are repeatable)."""
     hf_config = new_hf_config(chronos_config, **model_kwargs)
     with torch.random.fork_rng(devices=[]):
@@ -118,8 +127,26 @@ def load_hf_model(
     )
     kwargs: dict[str, Any] = {"use_safetensors": True}
     if torch_dtype is not None:
-        kwargs["dtype"] = getattr(torch, torch_dtype) if isinstance(torch_dtype, str) else torch_dtype
-    model = auto.from_pretrained(directory, **kwargs)
+        kwargs["dtype"] = (
+            getattr(torch, torch_dtype) if isinstance(torch_dtype, str) else torch_dtype
+        )
+    bar_was_enabled = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar per load
+    try:
+        model = auto.from_pretrained(directory, **kwargs)
+    finally:
+        if bar_was_enabled:
+            transformers.utils.logging.enable_progress_bar()
     if device_map is not None:
-        model = model.to(device_map)
+        model = model.to(resolve_device(device_map))
     return model.eval()
+
+
+def resolve_device(device_map: str | torch.device) -> torch.device:
+    """A torch device from a user's ``device_map``; ``"auto"`` picks CUDA when present."""
+    if isinstance(device_map, str) and device_map == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device_map)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"unknown device {device_map!r}") from err

@@ -9,14 +9,13 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
-from typing import Union
 
 import numpy as np
 import torch
 
 logger = logging.getLogger(__name__)
 
-ContextInput = Union[torch.Tensor, np.ndarray, Sequence[Union[torch.Tensor, np.ndarray]]]
+ContextInput = torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray]
 
 
 def _as_1d_float_tensor(series: object, index: int) -> torch.Tensor:

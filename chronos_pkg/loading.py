@@ -14,13 +14,15 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 BUILTIN_MODELS_DIR = Path(__file__).parent / "models"
-BUILTIN_MODELS = ("default", "default-bolt")
+# "default" / "default-bolt": GPU-trained models (issue 3 / 5); "cpu-preview": a small model
+# trained on a 2-core CPU, shipped so that forecasting works offline before those exist.
+BUILTIN_MODELS = ("default", "default-bolt", "cpu-preview")
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
 def builtin_model_path(name: str) -> Path:
-    """Directory of a model shipped inside the package (``default``, ``default-bolt``)."""
+    """Directory of a model shipped inside the package (one of ``BUILTIN_MODELS``)."""
     path = BUILTIN_MODELS_DIR / name
     if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
         raise FileNotFoundError(
@@ -67,8 +69,14 @@ def read_config(directory: Path) -> dict[str, Any]:
             f"{directory} is not a Chronos checkpoint: {CONFIG_FILE} has no 'chronos_config'"
         )
     if not (directory / WEIGHTS_FILE).is_file():
-        pickled = [p.name for p in directory.glob("*.bin")] + [p.name for p in directory.glob("*.pt")]
-        hint = f" (found {pickled}; pickled weights are not loaded, convert to safetensors)" if pickled else ""
+        pickled = [p.name for p in directory.glob("*.bin")] + [
+            p.name for p in directory.glob("*.pt")
+        ]
+        hint = (
+            f" (found {pickled}; pickled weights are not loaded, convert to safetensors)"
+            if pickled
+            else ""
+        )
         raise ValueError(f"{directory} has no {WEIGHTS_FILE}{hint}")
     return config
 

@@ -31,7 +31,9 @@ class MeanScaleUniformBins:
 
     # -- encoding ---------------------------------------------------------------------------
 
-    def _encode(self, values: torch.Tensor, scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _encode(
+        self, values: torch.Tensor, scale: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids and observed-mask of ``values`` (B, T) at ``scale`` (B,)."""
         values = values.to(torch.float32)
         mask = ~torch.isnan(values)
@@ -45,9 +47,11 @@ class MeanScaleUniformBins:
     def _append_eos(
         self, ids: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if not (self.config.use_eos_token and self.config.model_type == "seq2seq"):
+        if not self.config.use_eos_token:
             return ids, mask
-        eos = torch.full((ids.shape[0], 1), self.config.eos_token_id, dtype=ids.dtype, device=ids.device)
+        eos = torch.full(
+            (ids.shape[0], 1), self.config.eos_token_id, dtype=ids.dtype, device=ids.device
+        )
         ones = torch.ones((mask.shape[0], 1), dtype=torch.bool, device=mask.device)
         return torch.cat([ids, eos], dim=-1), torch.cat([mask, ones], dim=-1)
 
@@ -77,7 +81,8 @@ class MeanScaleUniformBins:
         context = context.to(torch.float32)[..., -self.config.context_length :]
         scale = self.mean_scale(context)
         ids, mask = self._encode(context, scale)
-        ids, mask = self._append_eos(ids, mask)
+        if self.config.model_type == "seq2seq":  # causal models see the raw context
+            ids, mask = self._append_eos(ids, mask)
         return ids, mask, scale
 
     def label_input_transform(
@@ -86,7 +91,8 @@ class MeanScaleUniformBins:
         """Tokenize a training target (B, H) at the context's ``scale`` (B,).
 
         Returns token ids (B, H (+1 with EOS)) with missing steps set to ``IGNORE_INDEX``, and
-        the observed mask.
+        the observed mask. EOS is appended whenever ``use_eos_token`` is set, for causal models
+        too (the published format).
         """
         ids, mask = self._encode(label, scale)
         ids, mask = self._append_eos(ids, mask)

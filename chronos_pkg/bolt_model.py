@@ -1,0 +1,319 @@
+"""The Chronos-Bolt network: instance norm, patching, T5 encoder, one decoder step, quantile head.
+
+SPEC section 8. The T5 stacks are ``transformers``' own modules; the rest is small and lives here.
+Parameter names follow the published checkpoints (``shared``, ``input_patch_embedding``,
+``encoder``, ``decoder``, ``output_patch_embedding``), so their ``model.safetensors`` load as is.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import T5Config
+from transformers.activations import ACT2FN
+from transformers.models.t5.modeling_t5 import T5Stack
+
+DEFAULT_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+# where a series has zero spread, divide by this instead (published behaviour)
+MIN_SCALE = 1e-5
+START_TOKEN_ID = 0  # decoder start token: row 0 of ``shared``
+REG_TOKEN_ID = 1  # the appended [REG] token: row 1 of ``shared``
+TIED_EMBEDDING_KEYS = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")
+
+
+def _default_quantiles() -> list[float]:
+    return list(DEFAULT_QUANTILES)
+
+
+@dataclass(frozen=True)
+class ChronosBoltConfig:
+    """Settings stored as ``chronos_config`` in a Chronos-Bolt ``config.json``.
+
+    Defaults are those of the published Chronos-Bolt checkpoints.
+    """
+
+    context_length: int = 2048
+    prediction_length: int = 64
+    input_patch_size: int = 16
+    input_patch_stride: int = 16
+    quantiles: list[float] = field(default_factory=_default_quantiles)
+    use_reg_token: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("context_length", "prediction_length", "input_patch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if self.input_patch_stride != self.input_patch_size:
+            raise ValueError(
+                "patches must not overlap: input_patch_stride "
+                f"({self.input_patch_stride}) must equal input_patch_size ({self.input_patch_size})"
+            )
+        levels = [float(q) for q in self.quantiles]
+        if not levels:
+            raise ValueError("quantiles is empty")
+        if not all(0.0 < q < 1.0 for q in levels):
+            raise ValueError(f"quantiles must lie strictly between 0 and 1, got {levels}")
+        if any(b <= a for a, b in zip(levels, levels[1:])):
+            raise ValueError(f"quantiles must be strictly increasing, got {levels}")
+        if not isinstance(self.use_reg_token, bool):
+            raise ValueError(f"use_reg_token must be a bool, got {self.use_reg_token!r}")
+        object.__setattr__(self, "quantiles", levels)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready ``chronos_config`` mapping (exactly the published keys)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ChronosBoltConfig:
+        """Build from a ``chronos_config`` mapping; unknown keys are an error, not ignored."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"chronos_config must be a mapping, got {type(data).__name__}")
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown Chronos-Bolt chronos_config keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+class LocScale(NamedTuple):
+    """Per-series instance-norm statistics, each (B, 1) float32."""
+
+    loc: torch.Tensor
+    scale: torch.Tensor
+
+
+def standardize(x: torch.Tensor, stats: LocScale | None = None) -> tuple[torch.Tensor, LocScale]:
+    """Instance norm over the last axis, ignoring NaN; computed in float32.
+
+    Parameters
+    ----------
+    x : (B, T) values, NaN = missing.
+    stats : reuse these statistics (e.g. for the target) instead of computing them from ``x``.
+
+    Returns
+    -------
+    ((x - loc) / scale as float32 (B, T), stats). All-NaN rows get loc 0 and scale 1; constant
+    rows get scale ``MIN_SCALE``.
+    """
+    x = x.float()
+    if stats is None:
+        loc = torch.nan_to_num(torch.nanmean(x, dim=-1, keepdim=True), nan=0.0)
+        spread = (x - loc).square().nanmean(dim=-1, keepdim=True).sqrt()
+        scale = torch.nan_to_num(spread, nan=1.0)
+        scale = torch.where(scale == 0, torch.full_like(scale, MIN_SCALE), scale)
+        stats = LocScale(loc, scale)
+    return (x - stats.loc) / stats.scale, stats
+
+
+def destandardize(x: torch.Tensor, stats: LocScale) -> torch.Tensor:
+    """Inverse of ``standardize`` in float32; ``x`` is (B, ...) with stats broadcast per row."""
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    return x.float() * stats.scale.view(shape) + stats.loc.view(shape)
+
+
+def patchify(x: torch.Tensor, patch_size: int, fill: float) -> torch.Tensor:
+    """Cut (B, T) into (B, ceil(T / P), P) non-overlapping patches, left-padding with ``fill``."""
+    remainder = x.shape[-1] % patch_size
+    if remainder:
+        x = F.pad(x, (patch_size - remainder, 0), value=fill)
+    return x.unflatten(-1, (-1, patch_size))
+
+
+class ResidualMLP(nn.Module):
+    """``output(act(hidden(x))) + residual(x)``: the input embedding and the quantile head."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, activation: str, dropout: float):
+        super().__init__()
+        self.hidden_layer = nn.Linear(in_dim, hidden_dim)
+        self.act = ACT2FN[activation]
+        self.output_layer = nn.Linear(hidden_dim, out_dim)
+        self.residual_layer = nn.Linear(in_dim, out_dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(
+            self.output_layer(self.act(self.hidden_layer(x)))
+        ) + self.residual_layer(x)
+
+    def reset_parameters(self) -> None:
+        """Fan-in scaled normal weights, zero biases."""
+        for layer in (self.hidden_layer, self.output_layer, self.residual_layer):
+            nn.init.normal_(layer.weight, std=layer.in_features**-0.5)
+            nn.init.zeros_(layer.bias)
+
+
+def bolt_t5_config(hf_config: T5Config, bolt_config: ChronosBoltConfig) -> T5Config:
+    """A copy of ``hf_config`` with the fields a Bolt checkpoint fixes (vocabulary = special rows)."""
+    config = copy.deepcopy(hf_config)
+    config.vocab_size = 2 if bolt_config.use_reg_token else 1
+    config.decoder_start_token_id = START_TOKEN_ID
+    if bolt_config.use_reg_token:
+        config.reg_token_id = REG_TOKEN_ID
+    config.architectures = ["ChronosBoltModelForForecasting"]
+    return config
+
+
+class ChronosBoltModel(nn.Module):
+    """Chronos-Bolt: context (B, T) -> standardised quantiles (B, Q, H) and their LocScale."""
+
+    def __init__(self, hf_config: T5Config, bolt_config: ChronosBoltConfig):
+        super().__init__()
+        self.config = bolt_t5_config(hf_config, bolt_config)
+        self.bolt_config = bolt_config
+        d_model, d_ff = self.config.d_model, self.config.d_ff
+        activation, dropout = self.config.dense_act_fn, self.config.dropout_rate
+        # row 0: decoder start token, row 1: [REG]
+        self.shared = nn.Embedding(self.config.vocab_size, d_model)
+        self.input_patch_embedding = ResidualMLP(
+            2 * bolt_config.input_patch_size, d_ff, d_model, activation, dropout
+        )
+        self.encoder = T5Stack(self._stack_config(is_decoder=False))
+        self.decoder = T5Stack(self._stack_config(is_decoder=True))
+        # both stacks share the one embedding table, as in the published checkpoints
+        self.encoder.embed_tokens = self.shared
+        self.decoder.embed_tokens = self.shared
+        self.output_patch_embedding = ResidualMLP(
+            d_model,
+            d_ff,
+            len(bolt_config.quantiles) * bolt_config.prediction_length,
+            activation,
+            dropout,
+        )
+        self._init_own_parameters()  # from torch's global RNG, like the T5 stacks above
+
+    def _stack_config(self, is_decoder: bool) -> T5Config:
+        config = copy.deepcopy(self.config)
+        config.is_decoder = is_decoder
+        config.use_cache = False
+        if is_decoder:
+            config.num_layers = self.config.num_decoder_layers
+        return config
+
+    def _init_own_parameters(self) -> None:
+        """Init the non-T5 parts (the T5 stacks get ``transformers``' T5 init when built)."""
+        nn.init.normal_(self.shared.weight, std=self.config.initializer_factor)
+        self.input_patch_embedding.reset_parameters()
+        self.output_patch_embedding.reset_parameters()
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.shared.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.shared.weight.device
+
+    def encode(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, LocScale]:
+        """Encoder states (B, N(+1 REG), d_model), their attention mask (B, N(+1)) and LocScale.
+
+        ``context`` is (B, T) with NaN = missing; only the last ``context_length`` steps are used.
+        """
+        context = context[..., -self.bolt_config.context_length :]
+        observed = ~torch.isnan(context)
+        normed, stats = standardize(context)
+        patch_size = self.bolt_config.input_patch_size
+        values = patchify(torch.where(observed, normed, 0.0), patch_size, fill=0.0)  # (B, N, P)
+        mask = patchify(observed.to(torch.float32), patch_size, fill=0.0)  # (B, N, P)
+        patches = torch.cat([values, mask], dim=-1).to(self.dtype)  # (B, N, 2P)
+        embeds = self.input_patch_embedding(patches)  # (B, N, d_model)
+        attention_mask = mask.sum(dim=-1) > 0  # a patch counts if one step in it is observed
+        if self.bolt_config.use_reg_token:
+            reg = self.shared.weight[REG_TOKEN_ID].expand(len(embeds), 1, -1)
+            embeds = torch.cat([embeds, reg], dim=1)
+            attention_mask = F.pad(attention_mask, (0, 1), value=True)
+        hidden = self.encoder(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
+        return hidden, attention_mask, stats
+
+    def forward(self, context: torch.Tensor) -> tuple[torch.Tensor, LocScale]:
+        """Standardised quantile forecasts (B, Q, H) in the model dtype, and the context's LocScale."""
+        hidden, attention_mask, stats = self.encode(context)
+        start = torch.full((len(hidden), 1), START_TOKEN_ID, device=hidden.device)
+        decoded = self.decoder(
+            input_ids=start,
+            encoder_hidden_states=hidden,
+            encoder_attention_mask=attention_mask,
+            use_cache=False,
+        ).last_hidden_state  # (B, 1, d_model)
+        quantiles = self.output_patch_embedding(decoded[:, 0])  # (B, Q * H)
+        return quantiles.unflatten(-1, (len(self.bolt_config.quantiles), -1)), stats
+
+    @torch.no_grad()
+    def forecast(self, context: torch.Tensor) -> torch.Tensor:
+        """Quantile forecasts (B, Q, H) in the original units, float32."""
+        quantiles, stats = self(context)
+        return destandardize(quantiles, stats)
+
+    def checkpoint_state(self) -> dict[str, torch.Tensor]:
+        """Weights under the published names (tied embedding copies dropped, as published)."""
+        state = self.state_dict()
+        return {k: v.contiguous() for k, v in state.items() if k not in TIED_EMBEDDING_KEYS}
+
+    def load_checkpoint_state(
+        self, state: Mapping[str, torch.Tensor], assign: bool = False
+    ) -> None:
+        """Load published-format weights; extra tied or LM-head copies are accepted and ignored.
+
+        ``assign=True`` adopts the given tensors (for a model built on the meta device).
+        """
+        own = {k: v for k, v in state.items() if k not in (*TIED_EMBEDDING_KEYS, "lm_head.weight")}
+        missing, unexpected = self.load_state_dict(own, strict=False, assign=assign)
+        missing = [k for k in missing if k not in TIED_EMBEDDING_KEYS]
+        if missing or unexpected:
+            raise ValueError(
+                f"checkpoint does not fit the Chronos-Bolt network: missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}"
+            )
+
+
+def quantile_loss(
+    predictions: torch.Tensor, target: torch.Tensor, quantile_levels: torch.Tensor
+) -> torch.Tensor:
+    """Pinball loss summed over quantiles, averaged over observed target steps.
+
+    Parameters
+    ----------
+    predictions : (B, Q, H) quantile forecasts.
+    target : (B, H') with H' <= H, NaN = missing (ignored); compared with the first H' steps.
+    quantile_levels : (Q,) levels of ``predictions``.
+
+    Returns
+    -------
+    Scalar: ``mean over observed (b, t) of sum_q 2 * pinball_q``. Zero when nothing is observed.
+    """
+    horizon = target.shape[-1]
+    if horizon > predictions.shape[-1]:
+        raise ValueError(f"target has {horizon} steps, the model predicts {predictions.shape[-1]}")
+    predictions = predictions[..., :horizon].float()  # (B, Q, H')
+    observed = ~torch.isnan(target)  # (B, H')
+    error = torch.nan_to_num(target.float()).unsqueeze(1) - predictions  # (B, Q, H')
+    levels = quantile_levels.view(1, -1, 1).to(error)
+    pinball = torch.maximum(levels * error, (levels - 1) * error)
+    total = (2 * pinball.sum(dim=1) * observed).sum()
+    return total / observed.sum().clamp(min=1)
+
+
+def interpolate_quantiles(
+    values: torch.Tensor, levels: Sequence[float], wanted: Sequence[float]
+) -> torch.Tensor:
+    """Read quantiles at ``wanted`` levels off quantiles ``values`` (..., Q) given at ``levels``.
+
+    Values are sorted along the last axis first (so crossed quantiles cannot produce a
+    non-monotone result), then interpolated linearly in the level; levels outside
+    ``[levels[0], levels[-1]]`` are clamped to the outermost quantile. Returns (..., len(wanted)).
+    """
+    known = torch.tensor(list(levels), dtype=torch.float64)
+    query = torch.tensor(list(wanted), dtype=torch.float64).clamp(known[0], known[-1])
+    upper = torch.searchsorted(known, query, right=True).clamp(1, len(known) - 1)
+    lower = upper - 1
+    gap = known[upper] - known[lower]
+    weight = torch.where(gap > 0, (query - known[lower]) / gap, torch.zeros_like(gap))
+    weight = weight.clamp(0.0, 1.0).to(values.dtype).to(values.device)
+    ordered = values.sort(dim=-1).values
+    low, high = ordered[..., lower.to(values.device)], ordered[..., upper.to(values.device)]
+    return low + weight * (high - low)

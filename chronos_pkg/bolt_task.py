@@ -1,0 +1,111 @@
+"""The Chronos-Bolt training task: windows -> context and target -> quantile (pinball) loss.
+
+The network standardises each context itself (instance norm); the target is standardised with
+the same statistics, so the loss is scale-free across series, and missing target steps (NaN)
+are left out of it (SPEC section 8).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from chronos_pkg.bolt import load_bolt_model, new_bolt_model, save_bolt_checkpoint
+from chronos_pkg.bolt_model import ChronosBoltConfig, ChronosBoltModel, quantile_loss, standardize
+from chronos_pkg.checkpoint import T5_SIZES
+from chronos_pkg.train_config import ModelConfig
+from chronos_pkg.train_task import TrainingTask
+
+logger = logging.getLogger(__name__)
+
+# model.options keys: ChronosBoltConfig fields other than the window lengths, plus augmentation
+BOLT_OPTION_KEYS = ("input_patch_size", "quantiles", "use_reg_token", "missing_augmentation")
+
+
+class BoltTask(TrainingTask):
+    """Chronos-Bolt as a :class:`TrainingTask`.
+
+    ``model_config.options`` may set ``input_patch_size``, ``quantiles``, ``use_reg_token`` and
+    ``missing_augmentation`` (blank observations at random, default off); ``model_config.network``
+    sets T5 fields (``d_model``, ``num_layers``, ``dropout_rate``...) over ``size``.
+    """
+
+    def __init__(self, model_config: ModelConfig, seed: int = 0) -> None:
+        super().__init__(model_config, seed)
+        options = dict(model_config.options)
+        unknown = sorted(set(options) - set(BOLT_OPTION_KEYS))
+        if unknown:
+            raise ValueError(
+                f"unknown model.options {unknown} for family 'bolt'; known: {BOLT_OPTION_KEYS}"
+            )
+        if model_config.size is not None and model_config.size not in T5_SIZES:
+            raise ValueError(f"unknown model.size {model_config.size!r}; known: {sorted(T5_SIZES)}")
+        if model_config.model_type != "seq2seq":
+            raise ValueError(
+                f"Chronos-Bolt is an encoder-decoder: model.model_type must be 'seq2seq', "
+                f"got {model_config.model_type!r}"
+            )
+        self.uses_missing_augmentation = bool(options.pop("missing_augmentation", False))
+        patch_size = options.pop("input_patch_size", 16)
+        self.bolt_config = ChronosBoltConfig(
+            context_length=model_config.context_length,
+            prediction_length=model_config.prediction_length,
+            input_patch_size=patch_size,
+            input_patch_stride=patch_size,
+            **options,
+        )
+
+    def build_model(self, init_from: Path | None = None) -> nn.Module:
+        if init_from is None:
+            network = dict(self.model_config.network)
+            return new_bolt_model(
+                self.bolt_config, seed=self.seed, size=self.model_config.size, **network
+            ).train()
+        model = load_bolt_model(init_from)
+        saved = model.bolt_config
+        same_head = (saved.prediction_length, saved.quantiles, saved.input_patch_size) == (
+            self.bolt_config.prediction_length,
+            self.bolt_config.quantiles,
+            self.bolt_config.input_patch_size,
+        )
+        if not same_head:
+            raise ValueError(
+                f"{init_from} predicts {saved.prediction_length} steps at quantiles "
+                f"{saved.quantiles} from patches of {saved.input_patch_size}; this run asks for "
+                f"{self.bolt_config.prediction_length} at {self.bolt_config.quantiles} from "
+                f"{self.bolt_config.input_patch_size}"
+            )
+        # the context length is a setting, not a weight: fine-tuning may change it
+        self.bolt_config = dataclasses.replace(
+            saved, context_length=self.bolt_config.context_length
+        )
+        model.bolt_config = self.bolt_config
+        return model.float().train()
+
+    def make_batch(self, contexts: np.ndarray, futures: np.ndarray) -> dict[str, torch.Tensor]:
+        context = torch.from_numpy(np.ascontiguousarray(contexts, dtype=np.float32))  # (B, C)
+        target = torch.from_numpy(np.ascontiguousarray(futures, dtype=np.float32))  # (B, H)
+        return {"context": context, "target": target}
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        predictions, stats = model(batch["context"])  # (B, Q, H) standardised
+        target, _ = standardize(batch["target"], stats)  # same loc/scale as the context
+        levels = torch.tensor(self.bolt_config.quantiles, device=predictions.device)
+        return quantile_loss(predictions, target, levels)
+
+    def tokens_in(self, batch: dict[str, torch.Tensor]) -> int:
+        batch_size, length = batch["context"].shape
+        patches = math.ceil(min(length, self.context_length) / self.bolt_config.input_patch_size)
+        return int(batch_size * (patches + int(self.bolt_config.use_reg_token)))
+
+    def save(self, model: nn.Module, directory: Path, provenance: dict[str, Any]) -> Path:
+        if not isinstance(model, ChronosBoltModel):
+            raise TypeError(f"expected the unwrapped ChronosBoltModel, got {type(model).__name__}")
+        return save_bolt_checkpoint(model, directory, extra={"chronos_training": provenance})

@@ -1,0 +1,378 @@
+"""The ``chronos-pkg`` command: forecast a CSV/Parquet file, describe a checkpoint.
+
+Every command reads its input and checks it before loading a model, so a typo in a column name
+fails in a second with a message naming the column. Exit codes: 0 success, 1 a problem with the
+data, the model or the output path (one ``error:`` line, no traceback unless ``--traceback``),
+2 bad command-line usage (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from chronos_pkg import __version__
+from chronos_pkg.base import DEFAULT_QUANTILE_LEVELS
+from chronos_pkg.loading import BUILTIN_MODELS, BUILTIN_MODELS_DIR
+
+logger = logging.getLogger(__name__)
+
+PROG = "chronos-pkg"
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+PLOT_BAND_LEVELS = (0.1, 0.9)  # the 80% band drawn by --plot
+DEVICES_HELP = "cpu, cuda, cuda:N, mps or auto (cuda when available, else cpu)"
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one ``error:`` line, exit code 1."""
+
+
+# ------------------------------------------------------------------------------ reading/writing
+
+
+def _has_suffix(path: Path, suffixes: Sequence[str]) -> bool:
+    return any(path.name.lower().endswith(suffix) for suffix in suffixes)
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a ``.csv`` (optionally compressed) or ``.parquet`` file into a DataFrame.
+
+    Parquet files in the one-row-per-series layout (list-valued columns, as in the benchmark
+    data) are exploded into the long format. Raises ``CommandError`` with the reason otherwise.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CommandError(f"input file not found: {path}")
+    if path.is_dir():
+        raise CommandError(f"input is a directory, expected a .csv or .parquet file: {path}")
+    if _has_suffix(path, CSV_SUFFIXES):
+        kind, reader = "CSV", pd.read_csv
+    elif _has_suffix(path, PARQUET_SUFFIXES):
+        kind, reader = "Parquet", pd.read_parquet
+    else:
+        raise CommandError(
+            f"unsupported input format {''.join(path.suffixes) or '(no suffix)'!r} for {path}; "
+            "expected .csv or .parquet"
+        )
+    try:
+        frame = reader(path)
+    except Exception as err:  # any reader failure means the file is unreadable
+        raise CommandError(f"cannot read {path} as {kind}: {err}") from err
+    if frame.empty:
+        return frame
+    first = frame.iloc[0]
+    list_columns = [c for c in frame.columns if isinstance(first[c], (list, tuple, np.ndarray))]
+    if list_columns:  # one row per series: explode to one row per time step
+        try:
+            frame = frame.explode(list_columns, ignore_index=True)
+        except ValueError as err:
+            raise CommandError(
+                f"{path}: the list columns {list_columns} differ in length within a row ({err})"
+            ) from err
+    return frame
+
+
+def check_columns(frame: pd.DataFrame, columns: dict[str, str], source: str) -> None:
+    """Raise ``CommandError`` naming each ``--flag`` whose column is missing from ``frame``."""
+    if frame.empty:
+        raise CommandError(f"{source} holds no rows")
+    missing = [f"{name!r} ({flag})" for flag, name in columns.items() if name not in frame.columns]
+    if missing:
+        raise CommandError(
+            f"column {', '.join(missing)} not found in {source}; its columns are "
+            f"{[str(c) for c in frame.columns]}"
+        )
+
+
+def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write ``frame`` as CSV or Parquet (by suffix), creating parent directories."""
+    path = Path(path)
+    if not (_has_suffix(path, CSV_SUFFIXES) or _has_suffix(path, PARQUET_SUFFIXES)):
+        raise CommandError(f"unsupported output format for {path}; use .csv or .parquet")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if _has_suffix(path, PARQUET_SUFFIXES):
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_csv(path, index=False)
+    except (OSError, ImportError) as err:
+        raise CommandError(f"cannot write {path}: {err}") from err
+    return path
+
+
+# ------------------------------------------------------------------------------------ commands
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` becomes ``cuda`` when a GPU is visible, else ``cpu``; others pass through."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise CommandError(f"--device {device} asked for, but torch sees no CUDA device")
+    return device
+
+
+def _prediction_options(pipeline: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Sampling options accepted by this pipeline's ``predict`` (Bolt has none)."""
+    accepted = inspect.signature(pipeline.predict).parameters
+    options: dict[str, Any] = {}
+    if args.num_samples is not None:
+        if "num_samples" not in accepted:
+            raise CommandError(f"--num-samples does not apply to {type(pipeline).__name__}")
+        options["num_samples"] = args.num_samples
+    if "seed" in accepted:
+        options["seed"] = args.seed
+    if "batch_size" in accepted and args.batch_size is not None:
+        options["batch_size"] = args.batch_size
+    return options
+
+
+def forecast_command(args: argparse.Namespace) -> int:
+    """``chronos-pkg forecast``: forecast every series of a long-format file."""
+    from chronos_pkg.base import from_pretrained
+    from chronos_pkg.dataframe import split_series
+
+    if args.plot is not None:  # fail before any work if the plot cannot be drawn
+        from chronos_pkg.plotting import _require_matplotlib
+
+        _require_matplotlib()
+    columns = {
+        "--id-column": args.id_column,
+        "--timestamp-column": args.timestamp_column,
+        "--target": args.target,
+    }
+    history = read_table(args.input)
+    check_columns(history, columns, str(args.input))
+    frame_columns = {
+        "id_column": args.id_column,
+        "timestamp_column": args.timestamp_column,
+        "target": args.target,
+    }
+    split_series(history, **frame_columns)  # validates targets, timestamps and frequencies
+
+    if args.verbose == 0:  # keep the terminal to our own two lines
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    levels = list(args.quantile_levels)
+    asked = sorted(set(levels) | (set(PLOT_BAND_LEVELS) if args.plot is not None else set()))
+    device = resolve_device(args.device)
+    logger.info("loading model %s on %s", args.model, device)
+    pipeline = from_pretrained(args.model, device_map=device, torch_dtype=args.torch_dtype)
+    forecast = pipeline.predict_df(
+        history,
+        prediction_length=args.prediction_length,
+        quantile_levels=asked,
+        **frame_columns,
+        **_prediction_options(pipeline, args),
+    )
+    extra = [str(q) for q in asked if q not in levels]
+    path = write_table(forecast.drop(columns=extra), args.output)
+    n_series = forecast[args.id_column].nunique()
+    print(
+        f"wrote {len(forecast)} rows ({n_series} series x {args.prediction_length} steps) to {path}"
+    )
+    if args.plot is not None:
+        from chronos_pkg.plotting import save_forecast_plot
+
+        Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
+        save_forecast_plot(
+            args.plot,
+            history,
+            forecast,
+            max_series=args.plot_series,
+            history_length=args.plot_history,
+            **frame_columns,
+        )
+        shown = min(n_series, args.plot_series)
+        print(f"wrote a plot of {shown} of {n_series} series to {args.plot}")
+    return 0
+
+
+def info_command(args: argparse.Namespace) -> int:
+    """``chronos-pkg info``: print a checkpoint's model card and summary."""
+    import json
+
+    from chronos_pkg.model_card import checkpoint_summary, render_model_card
+
+    if args.json:
+        print(json.dumps(checkpoint_summary(args.model), indent=2, sort_keys=True))
+    else:
+        print(render_model_card(args.model), end="")
+    return 0
+
+
+def models_command(args: argparse.Namespace) -> int:
+    """``chronos-pkg models``: list the built-in model names and whether they are bundled."""
+    for name in BUILTIN_MODELS:
+        bundled = (BUILTIN_MODELS_DIR / name / "model.safetensors").is_file()
+        print(f"{name:<16} {'bundled' if bundled else 'not bundled in this installation'}")
+    return 0
+
+
+# -------------------------------------------------------------------------------------- parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _quantile_level(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"quantile levels must lie in (0, 1), got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``chronos-pkg`` and its sub-commands."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Zero-shot probabilistic forecasting with Chronos-family models.",
+        epilog="Exit codes: 0 success, 1 bad data/model/output, 2 bad usage. "
+        f"Run '{PROG} COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument(
+        "--traceback", action="store_true", help="show the full traceback on errors"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    forecast = commands.add_parser(
+        "forecast",
+        help="forecast every series of a long-format CSV/Parquet file",
+        description="Read a long-format table (one row per series and time step), forecast "
+        "each series and write the forecast table (columns: id, timestamp, predictions = "
+        "median, mean, one column per quantile level).",
+        epilog=f"Example: {PROG} forecast examples/hourly_demand.csv --prediction-length 24 "
+        "--model default --output forecast.csv --plot forecast.png",
+    )
+    forecast.add_argument("input", type=Path, help="input table (.csv or .parquet)")
+    forecast.add_argument(
+        "-H", "--prediction-length", type=_positive_int, required=True, help="forecast horizon"
+    )
+    forecast.add_argument("-o", "--output", type=Path, required=True, help=".csv or .parquet")
+    forecast.add_argument("--id-column", default="id", help="series id column (default: id)")
+    forecast.add_argument(
+        "--timestamp-column", default="timestamp", help="timestamp column (default: timestamp)"
+    )
+    forecast.add_argument("--target", default="target", help="value column (default: target)")
+    forecast.add_argument(
+        "--quantile-levels",
+        type=_quantile_level,
+        nargs="+",
+        default=list(DEFAULT_QUANTILE_LEVELS),
+        metavar="Q",
+        help="quantile levels to output (default: 0.1 0.2 ... 0.9)",
+    )
+    forecast.add_argument(
+        "--model",
+        default="default",
+        help=f"checkpoint directory, built-in model ({', '.join(BUILTIN_MODELS)}) or "
+        "Hugging Face id (default: default)",
+    )
+    forecast.add_argument("--device", default="auto", help=DEVICES_HELP + " (default: auto)")
+    forecast.add_argument(
+        "--torch-dtype",
+        choices=("float32", "bfloat16", "float16"),
+        default=None,
+        help="weights dtype (default: as stored)",
+    )
+    forecast.add_argument(
+        "--num-samples", type=_positive_int, default=None, help="sample paths (Chronos-T5 only)"
+    )
+    forecast.add_argument("--batch-size", type=_positive_int, default=None, help="series per batch")
+    forecast.add_argument(
+        "--seed", type=int, default=0, help="random seed for sampling models (default: 0)"
+    )
+    forecast.add_argument("--plot", type=Path, default=None, help="also draw a PNG/SVG/PDF plot")
+    forecast.add_argument(
+        "--plot-series", type=_positive_int, default=4, help="series to draw (default: 4)"
+    )
+    forecast.add_argument(
+        "--plot-history",
+        type=_positive_int,
+        default=None,
+        help="past steps to draw (default: 3x the horizon, at least 48)",
+    )
+    forecast.set_defaults(handler=forecast_command)
+
+    info = commands.add_parser(
+        "info",
+        help="print the model card of a checkpoint",
+        description="Print a checkpoint's MODEL_CARD.md and a summary of its config "
+        "(architecture, parameter count, chronos_config, training provenance).",
+    )
+    info.add_argument(
+        "model",
+        nargs="?",
+        default="default",
+        help="checkpoint directory, built-in model name or hub id (default: default)",
+    )
+    info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    info.set_defaults(handler=info_command)
+
+    models = commands.add_parser(
+        "models",
+        help="list the built-in models",
+        description="List the built-in model names and whether this installation bundles them.",
+    )
+    models.set_defaults(handler=models_command)
+    return parser
+
+
+def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``chronos-pkg`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format=f"{PROG}: %(levelname)s: %(message)s",
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.handler(args)
+    except BrokenPipeError:  # e.g. `chronos-pkg info --json | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except (CommandError, ValueError, TypeError, OSError, ImportError, RuntimeError) as err:
+        if args.traceback:
+            raise
+        print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Score a chronos_pkg checkpoint or a baseline on the Chronos benchmark.
+
+    python -m evaluation.evaluate --model seasonal-naive --benchmark all \
+        --data-dir ../shared/data --output evaluation/results/seasonal-naive.csv
+
+Rows are appended as each dataset finishes; a rerun skips datasets already in ``--output``.
+A ``<output>.json`` sidecar records the machine, settings and timing of every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from chronos_pkg.baselines import BASELINE_NAMES, GluonTSDeepBaseline, StatsForecastBaseline
+from chronos_pkg.benchmark import (
+    ResultWriter,
+    build_forecaster,
+    default_data_dir,
+    describe_machine,
+    load_benchmark_configs,
+    model_context_length,
+    run_benchmark,
+    supported_predict_kwargs,
+)
+
+logger = logging.getLogger("evaluation.evaluate")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument(
+        "--model", required=True, help=f"checkpoint path, hub id, or {list(BASELINE_NAMES)}"
+    )
+    p.add_argument("--benchmark", default="all", choices=["in-domain", "zero-shot", "all"])
+    p.add_argument("--datasets", default=None, help="comma-separated subset of dataset names")
+    p.add_argument(
+        "--data-dir",
+        default=default_data_dir(),
+        help="folder of <dataset>.parquet (default: $CHRONOS_PKG_DATA_DIR, else the HF hub)",
+    )
+    p.add_argument("--output", default=None, help="result CSV (default: results-<model>.csv)")
+    p.add_argument("--model-name", default=None, help="name in the CSV (default: --model)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--torch-dtype", default=None, help="e.g. bfloat16 (default: the checkpoint's)")
+    p.add_argument("--batch-size", type=int, default=None, help="series per model call")
+    p.add_argument("--num-samples", type=int, default=20, help="sample paths (Chronos-T5)")
+    p.add_argument(
+        "--quantiles",
+        default="gluonts",
+        choices=["gluonts", "pipeline"],
+        help="sample-based models: GluonTS SampleForecast quantiles of the samples, as published "
+        "(default), or the pipeline's predict_quantiles",
+    )
+    p.add_argument("--seed", type=int, default=0, help="sampling seed where the model takes one")
+    p.add_argument(
+        "--max-history", type=int, default=2500, help="statsforecast: fit on the last N points"
+    )
+    p.add_argument("--max-epochs", type=int, default=100, help="deep baselines: training epochs")
+    p.add_argument("--num-batches-per-epoch", type=int, default=50, help="deep baselines")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+def baseline_kwargs(args: argparse.Namespace) -> dict:
+    if args.model in StatsForecastBaseline.MODELS:
+        return {"max_history": args.max_history}
+    if args.model in GluonTSDeepBaseline.MODELS:
+        return {
+            "max_epochs": args.max_epochs,
+            "num_batches_per_epoch": args.num_batches_per_epoch,
+            "accelerator": "cpu" if args.device == "cpu" else "gpu",
+        }
+    return {}
+
+
+def write_sidecar(path: Path, run: dict) -> None:
+    """Append this run's description to ``<output>.json``."""
+    sidecar = path.with_name(path.name + ".json")
+    runs = json.loads(sidecar.read_text())["runs"] if sidecar.is_file() else []
+    sidecar.write_text(json.dumps({"runs": [*runs, run]}, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    names = args.datasets.split(",") if args.datasets else None
+    try:
+        configs = load_benchmark_configs(args.benchmark, names)
+    except ValueError as err:
+        logger.error("%s", err)
+        return 2
+    model_name = args.model_name or args.model
+    output = Path(args.output or f"results-{Path(model_name).name}.csv")
+    is_baseline = args.model in BASELINE_NAMES
+    batch_size = args.batch_size or (100_000 if is_baseline else 256)
+    started = time.perf_counter()  # the total includes loading the model and the data
+    start_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    forecaster = build_forecaster(
+        args.model,
+        device=args.device,
+        torch_dtype=args.torch_dtype,
+        baseline_kwargs=baseline_kwargs(args),
+        sample_quantile_rule=args.quantiles,
+    )
+    predict_kwargs = supported_predict_kwargs(
+        forecaster, {"num_samples": args.num_samples, "batch_size": batch_size, "seed": args.seed}
+    )
+    logger.info(
+        "%s on %d datasets from %s -> %s",
+        model_name,
+        len(configs),
+        args.data_dir or "the HF hub",
+        output,
+    )
+    before = ResultWriter(output).done
+    interrupted = False
+    try:
+        run_benchmark(
+            forecaster,
+            model_name,
+            configs,
+            output,
+            data_dir=args.data_dir,
+            batch_size=batch_size,
+            predict_kwargs=predict_kwargs,
+            max_context_length=model_context_length(forecaster),
+        )
+    except KeyboardInterrupt:  # keep what finished; a rerun resumes
+        interrupted = True
+        logger.warning("interrupted; finished datasets are in %s", output)
+    seconds = time.perf_counter() - started
+    scored = [c.name for c in configs if (c.name, model_name) in ResultWriter(output).done - before]
+    logger.info("%d datasets scored in %.1f s", len(scored), seconds)
+    write_sidecar(
+        output,
+        {
+            "model": model_name,
+            "started": start_time,
+            "seconds": round(seconds, 1),
+            "datasets": scored,
+            "interrupted": interrupted,
+            "argv": sys.argv[1:] if argv is None else argv,
+            "settings": {
+                "batch_size": batch_size,
+                "predict_kwargs": predict_kwargs,
+                "baseline_kwargs": baseline_kwargs(args),
+                "device": args.device,
+                "quantiles": args.quantiles,
+            },
+            "machine": describe_machine(),
+        },
+    )
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,277 @@
+"""End-to-end tests of the ``chronos-pkg`` command on the shipped example data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from chronos_pkg.cli import main, read_table
+from chronos_pkg.loading import BUILTIN_MODELS_DIR
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CSV = REPO_ROOT / "examples" / "hourly_demand.csv"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+H = 6  # horizon within the tiny model's prediction_length (8)
+
+
+@pytest.fixture(scope="module")
+def example() -> pd.DataFrame:
+    return pd.read_csv(EXAMPLE_CSV, parse_dates=["timestamp"])
+
+
+def run_cli(*args: object) -> int:
+    """Run ``chronos-pkg`` in-process and return its exit code (argparse exits included)."""
+    try:
+        return main([str(a) for a in args])
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+
+
+def forecast_args(model: Path, output: Path, *extra: object) -> list[object]:
+    return [
+        "forecast",
+        EXAMPLE_CSV,
+        "-H",
+        H,
+        "--model",
+        model,
+        "--device",
+        "cpu",
+        "-o",
+        output,
+        *extra,
+    ]
+
+
+def test_forecast_writes_forecast_table_and_plot(tiny_seq2seq_dir, example, tmp_path, capsys):
+    output, plot = tmp_path / "out" / "forecast.csv", tmp_path / "forecast.png"
+    code = run_cli(*forecast_args(tiny_seq2seq_dir, output, "--plot", plot), "--plot-series", 2)
+    assert code == 0, capsys.readouterr().err
+
+    forecast = pd.read_csv(output, parse_dates=["timestamp"])
+    levels = [f"0.{i}" for i in range(1, 10)]
+    assert list(forecast.columns) == ["id", "timestamp", "predictions", "mean", *levels]
+    ids = list(example["id"].unique())
+    assert list(forecast["id"].unique()) == ids and len(forecast) == H * len(ids)
+    for series_id, group in forecast.groupby("id", sort=False):
+        last = example.loc[example["id"] == series_id, "timestamp"].max()
+        expected = pd.date_range(last + pd.Timedelta(hours=1), periods=H, freq="h")
+        assert (group["timestamp"].to_numpy() == expected.to_numpy()).all()
+    quantiles = forecast[levels].to_numpy()
+    assert np.isfinite(quantiles).all()
+    assert (np.diff(quantiles, axis=1) >= -1e-4).all()  # quantiles are ordered
+    np.testing.assert_allclose(forecast["predictions"], forecast["0.5"])
+
+    assert plot.read_bytes()[:8] == PNG_MAGIC and plot.stat().st_size > 10_000
+    out = capsys.readouterr().out
+    assert f"{H * len(ids)} rows" in out and "plot of 2 of 4 series" in out
+
+
+def test_forecast_is_reproducible_with_a_seed(tiny_seq2seq_dir, tmp_path):
+    first, second, other = (tmp_path / f"{name}.csv" for name in ("a", "b", "c"))
+    assert run_cli(*forecast_args(tiny_seq2seq_dir, first, "--seed", "3")) == 0
+    assert run_cli(*forecast_args(tiny_seq2seq_dir, second, "--seed", "3")) == 0
+    assert run_cli(*forecast_args(tiny_seq2seq_dir, other, "--seed", "4")) == 0
+    assert first.read_text() == second.read_text()
+    assert first.read_text() != other.read_text()
+
+
+def test_custom_columns_levels_and_parquet(tiny_seq2seq_dir, example, tmp_path):
+    renamed = example.rename(columns={"id": "item", "timestamp": "ds", "target": "y"})
+    source = tmp_path / "input.parquet"
+    renamed.assign(extra="ignored").to_parquet(source)
+    output = tmp_path / "forecast.parquet"
+    code = run_cli(
+        "forecast", source, "-H", H, "--model", tiny_seq2seq_dir, "--device", "cpu",
+        "--id-column", "item", "--timestamp-column", "ds", "--target", "y",
+        "--quantile-levels", "0.25", "0.75", "-o", output, "--plot", tmp_path / "p.png",
+    )  # fmt: skip
+    assert code == 0
+    forecast = pd.read_parquet(output)
+    # the plot's 0.1/0.9 band is computed but only the asked levels are written
+    assert list(forecast.columns) == ["item", "ds", "predictions", "mean", "0.25", "0.75"]
+    assert (forecast["0.25"] <= forecast["0.75"] + 1e-4).all()
+
+
+def test_one_row_per_series_parquet_is_exploded(example, tmp_path):
+    grouped = example.groupby("id", sort=False).agg(list).reset_index()
+    path = tmp_path / "wide.parquet"
+    grouped.to_parquet(path)
+    frame = read_table(path)
+    assert len(frame) == len(example)
+    assert list(frame["id"].unique()) == list(example["id"].unique())
+    np.testing.assert_allclose(frame["target"].astype(float), example["target"])
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make_input", "expected"),
+    [
+        (lambda d: d / "missing.csv", "input file not found"),
+        (lambda d: _write(d / "data.xlsx", "x"), "unsupported input"),
+        (lambda d: d, "is a directory"),
+        (lambda d: _write(d / "e.csv", ""), "cannot read"),
+        (lambda d: _write(d / "p.parquet", "not parquet"), "cannot read"),
+        (lambda d: _write(d / "h.csv", "id,timestamp,target\n"), "holds no rows"),
+    ],
+    ids=["missing", "suffix", "directory", "empty-csv", "corrupt-parquet", "header-only"],
+)
+def test_bad_input_files_exit_1(tmp_path, capsys, make_input, expected):
+    source = make_input(tmp_path)
+    code = run_cli("forecast", source, "-H", H, "--model", tmp_path, "-o", tmp_path / "f.csv")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert expected in err and "Traceback" not in err
+    assert not (tmp_path / "f.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "frame_change"),
+    [
+        ("--target", "value", None),
+        ("--id-column", "series", None),
+        ("--timestamp-column", "time", None),
+        (None, None, lambda f: f.assign(target="abc")),
+        (None, None, lambda f: f.drop(index=[3, 10, 11])),  # irregular timestamps
+    ],
+    ids=["target", "id", "timestamp", "text-target", "irregular"],
+)
+def test_bad_data_exits_1_before_loading_the_model(
+    tmp_path, capsys, example, flag, value, frame_change
+):
+    source = tmp_path / "data.csv"
+    (frame_change(example) if frame_change else example).to_csv(source, index=False)
+    extra = [flag, value] if flag else []
+    # the model path does not exist: a data error must be reported before the model is loaded
+    code = run_cli("forecast", source, "-H", H, "--model", tmp_path / "nope", "-o", "f.csv", *extra)
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    if flag:
+        assert f"{value!r} ({flag}) not found" in err and "'target'" in err
+    else:
+        assert "nope" not in err
+
+
+def test_missing_model_exits_1(tmp_path, capsys):
+    code = run_cli(*forecast_args(tmp_path / "no-such-model", tmp_path / "f.csv"))
+    assert code == 1 and "no checkpoint directory" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    (BUILTIN_MODELS_DIR / "default" / "model.safetensors").is_file(),
+    reason="a built-in default model is bundled",
+)
+def test_unbundled_default_model_exits_1_without_traceback(tmp_path):
+    """Through the real console entry point: a clean message and exit code 1."""
+    result = subprocess.run(
+        [sys.executable, "-m", "chronos_pkg", "forecast", str(EXAMPLE_CSV), "-H", "4",
+         "--output", str(tmp_path / "f.csv")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "built-in model 'default' is not bundled" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["forecast", str(EXAMPLE_CSV), "-o", "f.csv"],  # no --prediction-length
+        ["forecast", str(EXAMPLE_CSV), "-H", "0", "-o", "f.csv"],
+        ["forecast", str(EXAMPLE_CSV), "-H", "x", "-o", "f.csv"],
+        ["forecast", str(EXAMPLE_CSV), "-H", "4", "-o", "f.csv", "--quantile-levels", "1.5"],
+        ["forecast", str(EXAMPLE_CSV), "-H", "4", "-o", "f.csv", "--no-such-option"],
+        ["no-such-command"],
+        [],
+    ],
+    ids=[
+        "no-horizon",
+        "zero-horizon",
+        "text-horizon",
+        "bad-level",
+        "unknown-option",
+        "command",
+        "none",
+    ],
+)
+def test_usage_errors_exit_2(args, capsys):
+    assert run_cli(*args) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["forecast"], ["info"], ["models"]])
+def test_help_for_every_command(command, capsys):
+    assert run_cli(*command, "--help") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: chronos-pkg")
+    if command == ["forecast"]:
+        for option in ("--prediction-length", "--id-column", "--quantile-levels", "--plot"):
+            assert option in out
+
+
+def test_plot_without_matplotlib_fails_early(tiny_seq2seq_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    output = tmp_path / "f.csv"
+    code = run_cli(*forecast_args(tiny_seq2seq_dir, output, "--plot", tmp_path / "p.png"))
+    assert code == 1
+    assert "plotting needs matplotlib" in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_info_prints_model_card_and_summary(tiny_seq2seq_dir, tmp_path, capsys):
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(tiny_seq2seq_dir, checkpoint)
+    (checkpoint / "MODEL_CARD.md").write_text("# tiny test model\n\nRandom weights, for tests.\n")
+    assert run_cli("info", checkpoint) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# tiny test model") and "Random weights" in out
+    assert "ChronosPipeline" in out and "context_length=32" in out
+
+    assert run_cli("info", checkpoint, "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["pipeline"] == "ChronosPipeline"
+    assert summary["chronos_config"]["prediction_length"] == 8
+    assert summary["parameters"] > 0
+
+
+def test_info_on_a_non_checkpoint_exits_1(tmp_path, capsys):
+    assert run_cli("info", tmp_path) == 1
+    assert "not a Chronos checkpoint" in capsys.readouterr().err
+
+
+def test_models_lists_builtin_names(capsys):
+    assert run_cli("models") == 0
+    out = capsys.readouterr().out
+    assert "default" in out and "default-bolt" in out
+
+
+@pytest.fixture(scope="module")
+def micro_bolt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from chronos_pkg.bolt import new_bolt_model, save_bolt_checkpoint
+    from chronos_pkg.bolt_model import ChronosBoltConfig
+
+    network = {"d_model": 16, "d_ff": 32, "d_kv": 8, "num_heads": 2, "num_layers": 1}
+    model = new_bolt_model(ChronosBoltConfig(context_length=64, prediction_length=8), **network)
+    return save_bolt_checkpoint(model, tmp_path_factory.mktemp("micro-bolt"))
+
+
+def test_forecast_with_a_bolt_checkpoint(micro_bolt_dir, tmp_path, capsys):
+    output, plot = tmp_path / "bolt.csv", tmp_path / "bolt.png"
+    assert run_cli(*forecast_args(micro_bolt_dir, output, "--plot", plot)) == 0
+    forecast = pd.read_csv(output)
+    assert len(forecast) == 4 * H and forecast["0.9"].notna().all()
+    assert plot.read_bytes()[:8] == PNG_MAGIC
+
+    assert run_cli(*forecast_args(micro_bolt_dir, output, "--num-samples", "5")) == 1
+    assert "--num-samples does not apply to ChronosBoltPipeline" in capsys.readouterr().err

@@ -1,0 +1,122 @@
+"""The default shipped model's data mixture never trains on a benchmark's test windows.
+
+Checks ``training/configs/default-tiny.yaml`` against the data folder's ``manifest.json`` and the
+benchmark definitions (``chronos_pkg/data/benchmark.csv``); skips when the data folder is absent.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from chronos_pkg import series_io
+from chronos_pkg.train_config import FILE_KINDS, TrainConfig, load_train_config
+from chronos_pkg.training_data import FileSource, WindowSpec, load_file_store
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG = REPO_ROOT / "training" / "configs" / "default-tiny.yaml"
+BENCHMARK_CSV = REPO_ROOT / "chronos_pkg" / "data" / "benchmark.csv"
+KEPT_OUT = "kept out of the shipped model"
+
+
+@pytest.fixture(scope="module")
+def config() -> TrainConfig:
+    return load_train_config(CONFIG)
+
+
+@pytest.fixture(scope="module")
+def manifest(shared_data_dir: Path) -> dict[str, Any]:
+    return json.loads((shared_data_dir / "manifest.json").read_text())["datasets"]
+
+
+@pytest.fixture(scope="module")
+def benchmark() -> dict[str, dict[str, str]]:
+    with open(BENCHMARK_CSV) as handle:
+        return {row["name"]: row for row in csv.DictReader(handle)}
+
+
+def dataset_name(path: str) -> str:
+    """Manifest key of a source path relative to the data folder (``train/x.parquet`` -> ``train/x``)."""
+    return path[: -len(".parquet")] if path.endswith(".parquet") else path
+
+
+def file_sources(config: TrainConfig) -> list[Any]:
+    return [s for s in config.data.sources if s.kind in FILE_KINDS]
+
+
+def test_every_path_exists_and_is_allowed(
+    config: TrainConfig, manifest: dict, shared_data_dir: Path
+) -> None:
+    for source in file_sources(config):
+        assert source.path is not None and not Path(source.path).is_absolute()
+        assert series_io.resolve_data_path(source.path, shared_data_dir).is_file(), source.path
+        entry = manifest[dataset_name(source.path)]
+        assert entry["role"] in ("in-domain", "train-only"), (source.name, entry["role"])
+        assert KEPT_OUT not in entry["notes"], source.name
+
+
+def test_in_domain_sources_exclude_their_benchmark_window(
+    config: TrainConfig, manifest: dict, benchmark: dict
+) -> None:
+    in_domain = [
+        s for s in file_sources(config) if manifest[dataset_name(s.path)]["role"] == "in-domain"
+    ]
+    assert in_domain
+    for source in in_domain:
+        row = benchmark[dataset_name(source.path)]
+        assert row["benchmark"] == "in-domain"
+        # window r covers [len + offset + r*h, len + offset + (r+1)*h), all in the last -offset steps
+        offset, h, rolls = int(row["offset"]), int(row["prediction_length"]), int(row["num_rolls"])
+        assert offset + rolls * h <= 0
+        needed = -offset
+        exclude = (
+            source.exclude_last if source.exclude_last is not None else config.data.exclude_last
+        )
+        assert exclude >= needed, (source.name, exclude, needed)
+
+
+def test_mixture_is_complete(config: TrainConfig, manifest: dict, shared_data_dir: Path) -> None:
+    listed = {dataset_name(s.path) for s in file_sources(config)}
+    wanted = {
+        name
+        for name, entry in manifest.items()
+        if entry["role"] in ("in-domain", "train-only")
+        and KEPT_OUT not in entry["notes"]
+        and (shared_data_dir / f"{name}.parquet").is_file()
+    }
+    assert listed == wanted
+    for name, entry in manifest.items():
+        if entry["role"] in ("zero-shot", "excluded") or KEPT_OUT in entry["notes"]:
+            assert name not in listed
+
+
+def test_generated_sources_draw_only_from_listed_data(config: TrainConfig) -> None:
+    kinds = {s.kind: s for s in config.data.sources}
+    assert "kernel_synth" in kinds and "tsmixup" in kinds
+    file_names = {s.name for s in file_sources(config)}
+    assert set(kinds["tsmixup"].pool) == file_names
+    weights = {s.kind: s.weight for s in config.data.sources if s.weight > 0}
+    assert weights == {"tsmixup": pytest.approx(0.9), "kernel_synth": pytest.approx(0.1)}
+
+
+def test_loaded_in_domain_series_end_before_the_benchmark(
+    config: TrainConfig, manifest: dict, benchmark: dict, shared_data_dir: Path
+) -> None:
+    spec = WindowSpec(
+        config.model.context_length, config.model.prediction_length, config.data.min_past
+    )
+    for source in file_sources(config):
+        name = dataset_name(source.path)
+        if manifest[name]["role"] != "in-domain":
+            continue
+        store = load_file_store(source, str(shared_data_dir))
+        kept = FileSource(source.name, store, spec, source.exclude_last or 0)
+        offset = int(benchmark[name]["offset"])
+        full = store.lengths()[kept.index]
+        assert len(kept.index) > 0
+        np.testing.assert_array_less(kept.lengths - 1, full + offset)  # last step < window start

@@ -1,0 +1,137 @@
+"""End to end: ``evaluation.evaluate`` then ``evaluation.aggregate`` on two small parquet files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from evaluation import aggregate as aggregate_cli
+from evaluation import evaluate as evaluate_cli
+
+DATASETS = "monash_m1_yearly,monash_cif_2016"
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, freq, length in [("monash_m1_yearly", "YS", 30), ("monash_cif_2016", "MS", 48)]:
+        t = np.arange(length)
+        table = pa.table(
+            {
+                "id": [f"{name}_{i}" for i in range(4)],
+                "timestamp": [pd.date_range("2000-01-01", periods=length, freq=freq).to_numpy()]
+                * 4,
+                "target": [(50 + t + rng.normal(0, 3, length)).tolist() for _ in range(4)],
+            }
+        )
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+    return tmp_path
+
+
+def run(args):
+    assert evaluate_cli.main([str(a) for a in args]) == 0
+
+
+def test_evaluate_writes_rows_sidecar_and_resumes(data_dir, tmp_path, caplog):
+    out = tmp_path / "res" / "sn.csv"
+    args = ["--model", "seasonal-naive", "--benchmark", "zero-shot", "--datasets", DATASETS]
+    run([*args, "--data-dir", data_dir, "--output", out])
+    frame = pd.read_csv(out)
+    assert frame["dataset"].tolist() == ["monash_cif_2016", "monash_m1_yearly"]
+    assert (frame["model"] == "seasonal-naive").all()
+    assert (frame["MASE"] > 0).all() and (frame["seconds"] >= 0).all()
+    sidecar = json.loads(out.with_name("sn.csv.json").read_text())
+    assert sidecar["runs"][0]["machine"]["cpu_cores"] >= 1
+    assert sidecar["runs"][0]["datasets"] == ["monash_cif_2016", "monash_m1_yearly"]
+    # a rerun skips both datasets and records a second run with none scored
+    run([*args, "--data-dir", data_dir, "--output", out])
+    assert len(pd.read_csv(out)) == 2
+    assert json.loads(out.with_name("sn.csv.json").read_text())["runs"][1]["datasets"] == []
+    # naive into the same file adds its own rows
+    run(
+        [
+            "--model",
+            "naive",
+            "--benchmark",
+            "zero-shot",
+            "--datasets",
+            DATASETS,
+            "--data-dir",
+            data_dir,
+            "--output",
+            out,
+        ]
+    )
+    assert len(pd.read_csv(out)) == 4
+
+
+def test_unknown_dataset_is_a_clean_error(tmp_path, caplog):
+    code = evaluate_cli.main(
+        ["--model", "naive", "--datasets", "nope", "--output", str(tmp_path / "x.csv")]
+    )
+    assert code == 2 and "nope" in caplog.text
+
+
+def test_aggregate_cli_writes_tables_and_chart(data_dir, tmp_path, capsys):
+    out = tmp_path / "all.csv"
+    for model in ("seasonal-naive", "naive"):
+        run(
+            [
+                "--model",
+                model,
+                "--benchmark",
+                "all",
+                "--datasets",
+                DATASETS,
+                "--data-dir",
+                data_dir,
+                "--output",
+                out,
+            ]
+        )
+    agg_dir = tmp_path / "agg"
+    assert aggregate_cli.main([str(out), "--output-dir", str(agg_dir)]) == 0
+    aggregate = pd.read_csv(agg_dir / "aggregate.csv").set_index("model")
+    assert aggregate.loc["seasonal-naive", "MASE"] == pytest.approx(1.0)
+    assert aggregate.loc["naive", "n_datasets"] == 2
+    assert (agg_dir / "aggregate.md").read_text().startswith("| model |")
+    assert (agg_dir / "aggregate.png").is_file()
+    assert len(pd.read_csv(agg_dir / "relative_scores.csv")) == 4
+    assert "naive" in capsys.readouterr().out
+    # a subset through a manifest: only datasets marked matches_published
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(
+        json.dumps(
+            {"datasets": {"monash_cif_2016": {"matches_published": True}, "monash_m1_yearly": {}}}
+        )
+    )
+    sub_dir = tmp_path / "sub"
+    aggregate_cli.main(
+        [str(out), "--output-dir", str(sub_dir), "--only-matching", str(manifest), "--no-plot"]
+    )
+    assert set(pd.read_csv(sub_dir / "relative_scores.csv")["dataset"]) == {"monash_cif_2016"}
+
+
+def test_evaluate_a_checkpoint(data_dir, tmp_path, tiny_seq2seq_dir):
+    import chronos_pkg
+
+    if not hasattr(chronos_pkg, "from_pretrained"):
+        pytest.skip("chronos_pkg.from_pretrained not available yet")
+    out = tmp_path / "tiny.csv"
+    run(
+        [
+            "--model", tiny_seq2seq_dir, "--model-name", "tiny", "--benchmark", "zero-shot",
+            "--datasets", DATASETS, "--data-dir", data_dir, "--output", out,
+            "--device", "cpu", "--num-samples", "4", "--batch-size", "3",
+        ]
+    )  # fmt: skip
+    frame = pd.read_csv(out)
+    assert frame["model"].tolist() == ["tiny", "tiny"]
+    assert np.isfinite(frame[["MASE", "WQL"]].to_numpy()).all()
+    settings = json.loads(out.with_name("tiny.csv.json").read_text())["runs"][0]["settings"]
+    assert settings["predict_kwargs"]["num_samples"] == 4

@@ -1,0 +1,2 @@
+"""Command-line entry points for pretraining (``python -m training.train``); logic lives in
+``chronos_pkg.train``."""

@@ -7,8 +7,10 @@ checkpoint written by either is the published format: a T5 (or causal LM) ``conf
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,18 @@ T5_SIZES: dict[str, dict[str, int]] = {
     "base": {"d_model": 768, "d_ff": 3072, "num_heads": 12, "num_layers": 12},
     "large": {"d_model": 1024, "d_ff": 4096, "num_heads": 16, "num_layers": 24},
 }
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """Hide transformers' per-call "Loading weights" / "Writing model shards" bars."""
+    was_enabled = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            transformers.utils.logging.enable_progress_bar()
 
 
 def new_hf_config(
@@ -101,7 +115,8 @@ def save_checkpoint(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory, safe_serialization=True)
+    with _no_progress_bars():
+        model.save_pretrained(directory, safe_serialization=True)
     config_path = directory / CONFIG_FILE
     config = json.loads(config_path.read_text())
     config["chronos_config"] = chronos_config.to_dict()
@@ -130,13 +145,8 @@ def load_hf_model(
         kwargs["dtype"] = (
             getattr(torch, torch_dtype) if isinstance(torch_dtype, str) else torch_dtype
         )
-    bar_was_enabled = transformers.utils.logging.is_progress_bar_enabled()
-    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar per load
-    try:
+    with _no_progress_bars():
         model = auto.from_pretrained(directory, **kwargs)
-    finally:
-        if bar_was_enabled:
-            transformers.utils.logging.enable_progress_bar()
     if device_map is not None:
         model = model.to(resolve_device(device_map))
     return model.eval()

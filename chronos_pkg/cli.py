@@ -23,7 +23,7 @@ import pandas as pd
 
 from chronos_pkg import __version__
 from chronos_pkg.base import DEFAULT_QUANTILE_LEVELS
-from chronos_pkg.loading import BUILTIN_MODELS, BUILTIN_MODELS_DIR
+from chronos_pkg.loading import BUILTIN_MODELS, bundled_models
 
 logger = logging.getLogger(__name__)
 
@@ -217,9 +217,9 @@ def info_command(args: argparse.Namespace) -> int:
 
 def models_command(args: argparse.Namespace) -> int:
     """``chronos-pkg models``: list the built-in model names and whether they are bundled."""
+    bundled = bundled_models()
     for name in BUILTIN_MODELS:
-        bundled = (BUILTIN_MODELS_DIR / name / "model.safetensors").is_file()
-        print(f"{name:<16} {'bundled' if bundled else 'not bundled in this installation'}")
+        print(f"{name:<16} {'bundled' if name in bundled else 'not bundled in this installation'}")
     return 0
 
 

@@ -21,15 +21,25 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
+def bundled_models() -> list[str]:
+    """Names of the built-in models whose files are present in this installation."""
+    return [
+        name
+        for name in BUILTIN_MODELS
+        if (BUILTIN_MODELS_DIR / name / CONFIG_FILE).is_file()
+        and (BUILTIN_MODELS_DIR / name / WEIGHTS_FILE).is_file()
+    ]
+
+
 def builtin_model_path(name: str) -> Path:
     """Directory of a model shipped inside the package (one of ``BUILTIN_MODELS``)."""
-    path = BUILTIN_MODELS_DIR / name
-    if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+    if name not in bundled_models():
+        available = ", ".join(bundled_models()) or "none"
         raise FileNotFoundError(
             f"the built-in model {name!r} is not bundled in this installation of chronos_pkg "
-            f"(looked in {path}); pass a checkpoint directory or hub id instead"
+            f"(bundled: {available}); pass a bundled name, a checkpoint directory or a hub id"
         )
-    return path
+    return BUILTIN_MODELS_DIR / name
 
 
 def resolve_checkpoint(path_or_id: str | os.PathLike, **hub_kwargs: Any) -> Path:

@@ -8,14 +8,11 @@ run; series ``i`` depends only on ``(--seed, i)``, so the result is the same eit
 from __future__ import annotations
 
 import argparse
-import itertools
-import logging
 import sys
-import time
 from collections.abc import Sequence
 
-from chronos_pkg import series_io
 from chronos_pkg.kernel_synth import generate_kernel_synth
+from synthetic.shards_cli import add_output_arguments, run_generator
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,25 +23,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--length", type=int, default=1024, help="points per series")
     parser.add_argument("--max-kernels", type=int, default=5, help="most kernels per composition")
     parser.add_argument("--seed", type=int, default=0, help="base seed (non-negative)")
-    parser.add_argument("--output", required=True, help="output directory for the shards")
-    parser.add_argument("--format", choices=["arrow", "parquet"], default="arrow")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (float64 either way)")
     parser.add_argument("--workers", type=int, default=1, help="CPU worker processes")
     parser.add_argument("--batch-size", type=int, default=None, help="series per Cholesky batch")
-    parser.add_argument("--shard-size", type=int, default=4096, help="series per shard file")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    parser.add_argument("--plot", default=None, help="save a grid plot of the first series here")
-    parser.add_argument("--plot-count", type=int, default=16, help="series in the --plot grid")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_output_arguments(parser, shard_size=4096)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    began = time.perf_counter()
-    try:
-        paths = generate_kernel_synth(
+    return run_generator(
+        args,
+        lambda: generate_kernel_synth(
             args.output,
             args.num_series,
             length=args.length,
@@ -57,19 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             shard_size=args.shard_size,
             resume=args.resume,
             progress=not args.no_progress,
-        )
-    except (ValueError, RuntimeError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    seconds = time.perf_counter() - began
-    print(
-        f"wrote {args.num_series} series in {len(paths)} shards to {args.output} ({seconds:.1f} s)"
+        ),
+        title="KernelSynth",
+        errors=(ValueError, RuntimeError, FileExistsError),
     )
-    if args.plot:
-        first = list(itertools.islice(series_io.iter_series(args.output), args.plot_count))
-        series_io.plot_series_grid(first, args.plot, title=f"KernelSynth (seed {args.seed})")
-        print(f"plot: {args.plot}")
-    return 0
 
 
 if __name__ == "__main__":

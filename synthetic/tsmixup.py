@@ -8,14 +8,11 @@ Each ``--data`` path (file, directory of shards, or a dataset name under
 from __future__ import annotations
 
 import argparse
-import itertools
-import logging
 import sys
-import time
 from collections.abc import Sequence
 
-from chronos_pkg import series_io
 from chronos_pkg.tsmixup import generate_tsmixup
+from synthetic.shards_cli import add_output_arguments, run_generator
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,22 +27,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-length", type=int, default=2048)
     parser.add_argument("--alpha", type=float, default=1.5, help="Dirichlet concentration")
     parser.add_argument("--seed", type=int, default=0, help="base seed (non-negative)")
-    parser.add_argument("--output", required=True, help="output directory for the shards")
-    parser.add_argument("--format", choices=["arrow", "parquet"], default="arrow")
-    parser.add_argument("--shard-size", type=int, default=100_000, help="series per shard file")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    parser.add_argument("--plot", default=None, help="save a grid plot of the first series here")
-    parser.add_argument("--plot-count", type=int, default=16, help="series in the --plot grid")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_output_arguments(parser, shard_size=100_000)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    began = time.perf_counter()
-    try:
-        paths = generate_tsmixup(
+    return run_generator(
+        args,
+        lambda: generate_tsmixup(
             args.data,
             args.output,
             args.num_series,
@@ -59,19 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             shard_size=args.shard_size,
             resume=args.resume,
             progress=not args.no_progress,
-        )
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    seconds = time.perf_counter() - began
-    print(
-        f"wrote {args.num_series} series in {len(paths)} shards to {args.output} ({seconds:.1f} s)"
+        ),
+        title="TSMixup",
+        errors=(ValueError, FileNotFoundError, FileExistsError),
     )
-    if args.plot:
-        first = list(itertools.islice(series_io.iter_series(args.output), args.plot_count))
-        series_io.plot_series_grid(first, args.plot, title=f"TSMixup (seed {args.seed})")
-        print(f"plot: {args.plot}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from chronos_pkg.loading import BUILTIN_MODELS
+from chronos_pkg.loading import BUILTIN_MODELS, bundled_models  # read from this source tree
 
 pytestmark = [pytest.mark.slow, pytest.mark.wheel]
 
@@ -29,17 +29,6 @@ if tuple(int(p) for p in setuptools.__version__.split(".")[:2]) < (70, 1):
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_FILES = ("pyproject.toml", "README.md")
 EXAMPLE_CSV = REPO_ROOT / "examples" / "hourly_demand.csv"
-
-
-def bundled_models() -> list[str]:
-    """Built-in models present in the source tree (config + weights)."""
-    models = REPO_ROOT / "chronos_pkg" / "models"
-    return [
-        name
-        for name in BUILTIN_MODELS
-        if (models / name / "config.json").is_file()
-        and (models / name / "model.safetensors").is_file()
-    ]
 
 
 def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:

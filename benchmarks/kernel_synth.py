@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -26,28 +25,17 @@ import sklearn
 import torch
 from threadpoolctl import threadpool_info
 
+from chronos_pkg.benchmark import describe_machine
 from chronos_pkg.kernel_synth import KernelSynth, generate_kernel_synth, sklearn_reference_series
 
 
 def machine_info() -> dict[str, object]:
-    """CPU model, cores, load, library versions and GPU name, for the results file."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(
-                line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
+    """The shared machine description plus the libraries and load this benchmark depends on."""
     info: dict[str, object] = {
-        "cpu": cpu,
-        "cpu_cores": os.cpu_count(),
+        **describe_machine(),
         "torch_threads_default": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
         "numpy": np.__version__,
         "sklearn": sklearn.__version__,
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
     if hasattr(os, "getloadavg"):
         info["load_average_1m_at_start"] = round(os.getloadavg()[0], 2)

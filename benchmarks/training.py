@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from chronos_pkg.benchmark import describe_machine  # noqa: E402
 from chronos_pkg.train import LOG_FILE, train  # noqa: E402
 from chronos_pkg.train_config import load_train_config  # noqa: E402
 from chronos_pkg.train_task import make_task  # noqa: E402
@@ -38,24 +38,10 @@ MICRO = {"d_model": 64, "d_ff": 128, "d_kv": 32, "num_heads": 2, "num_layers": 2
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """The shared machine description plus the transformers version and current load."""
     import transformers
 
-    info = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
+    info = {**describe_machine(), "transformers": transformers.__version__}
     if hasattr(os, "getloadavg"):
         info["load_average_1min"] = os.getloadavg()[0]
     return info

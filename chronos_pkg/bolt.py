@@ -106,6 +106,9 @@ def load_bolt_model(
 ) -> ChronosBoltModel:
     """The network of a Chronos-Bolt checkpoint directory, in eval mode.
 
+    Without ``dtype`` the stored dtype is kept, except that bfloat16 weights run in float32 on
+    the CPU.
+
     ``config`` is the parsed ``config.json`` (read from ``directory`` when omitted).
     """
     directory = Path(directory)
@@ -120,6 +123,13 @@ def load_bolt_model(
         if not isinstance(getattr(torch, dtype, None), torch.dtype):
             raise ValueError(f"unknown torch dtype {dtype!r}; try 'float32' or 'bfloat16'")
         dtype = getattr(torch, dtype)
+    on_cpu = str(device).startswith("cpu") or (
+        device in (None, "auto") and not torch.cuda.is_available()
+    )
+    if dtype is None and on_cpu and model.dtype == torch.bfloat16:
+        # bfloat16 is a storage format (the built-in model's wheel size); CPU matmuls in it are
+        # slow where the CPU has no native support and cost accuracy, so compute in float32
+        dtype = torch.float32
     return model.to(device=device, dtype=dtype).eval()
 
 

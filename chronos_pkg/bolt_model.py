@@ -8,6 +8,7 @@ Parameter names follow the published checkpoints (``shared``, ``input_patch_embe
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple
@@ -148,6 +149,44 @@ class ResidualMLP(nn.Module):
             nn.init.zeros_(layer.bias)
 
 
+def bucket_distance(bucket: int, num_buckets: int, max_distance: int) -> float:
+    """Typical patch distance of a bidirectional T5 relative-position bucket.
+
+    Half the buckets look left, half right; in each half the first quarter of ``num_buckets``
+    are exact distances and the rest grow logarithmically up to ``max_distance``.
+    """
+    half = num_buckets // 2
+    offset = bucket % half
+    exact = half // 2
+    if offset < exact:
+        return float(offset)
+    return exact * math.exp((offset - exact) / (half - exact) * math.log(max_distance / exact))
+
+
+@torch.no_grad()
+def init_locality_bias(encoder: nn.Module) -> None:
+    """ALiBi-like start for the encoder's relative attention bias: head h gets ``-s_h * distance``.
+
+    With T5's default init (bias ~ N(0, d_model^-0.5)) the encoder has almost no sense of
+    position, so the decoder's one query sees a bag of patches and a fresh Bolt learns the
+    marginal distribution long before any dynamics. Slopes ``0, 1, 1/2, 1/4, ...`` keep one
+    global head and make the others local, so the appended [REG] token (the last position)
+    summarises the recent patches from step 0. Only the starting values change; the checkpoint
+    format and the computation are the published ones (chronos_pkg.learnability measures it).
+    """
+    attention = encoder.block[0].layer[0].SelfAttention
+    table = attention.relative_attention_bias.weight  # (num_buckets, num_heads)
+    buckets, heads = table.shape
+    distances = torch.tensor(
+        [
+            bucket_distance(b, buckets, attention.relative_attention_max_distance)
+            for b in range(buckets)
+        ]
+    )
+    slopes = torch.tensor([0.0] + [2.0 ** (-h) for h in range(heads - 1)])
+    table.copy_((-distances[:, None] * slopes[None, :]).to(table))
+
+
 def bolt_t5_config(hf_config: T5Config, bolt_config: ChronosBoltConfig) -> T5Config:
     """A copy of ``hf_config`` with the fields a Bolt checkpoint fixes (vocabulary = special rows)."""
     config = copy.deepcopy(hf_config)
@@ -200,6 +239,7 @@ class ChronosBoltModel(nn.Module):
         nn.init.normal_(self.shared.weight, std=self.config.initializer_factor)
         self.input_patch_embedding.reset_parameters()
         self.output_patch_embedding.reset_parameters()
+        init_locality_bias(self.encoder)
 
     @property
     def dtype(self) -> torch.dtype:

@@ -26,14 +26,21 @@ from chronos_pkg.train_task import TrainingTask
 logger = logging.getLogger(__name__)
 
 # model.options keys: ChronosBoltConfig fields other than the window lengths, plus augmentation
-BOLT_OPTION_KEYS = ("input_patch_size", "quantiles", "use_reg_token", "missing_augmentation")
+BOLT_OPTION_KEYS = (
+    "input_patch_size",
+    "quantiles",
+    "use_reg_token",
+    "missing_augmentation",
+    "target_clip",
+)
 
 
 class BoltTask(TrainingTask):
     """Chronos-Bolt as a :class:`TrainingTask`.
 
     ``model_config.options`` may set ``input_patch_size``, ``quantiles``, ``use_reg_token`` and
-    ``missing_augmentation`` (blank observations at random, default off); ``model_config.network``
+    ``missing_augmentation`` (blank observations at random, default off) and ``target_clip``
+    (clamp standardised targets to +/- this in the loss, default off); ``model_config.network``
     sets T5 fields (``d_model``, ``num_layers``, ``dropout_rate``...) over ``size``.
     """
 
@@ -53,6 +60,10 @@ class BoltTask(TrainingTask):
                 f"got {model_config.model_type!r}"
             )
         self.uses_missing_augmentation = bool(options.pop("missing_augmentation", False))
+        clip = options.pop("target_clip", None)
+        if clip is not None and (isinstance(clip, bool) or not float(clip) > 0):
+            raise ValueError(f"model.options.target_clip must be a positive number, got {clip!r}")
+        self.target_clip = None if clip is None else float(clip)
         patch_size = options.pop("input_patch_size", 16)
         self.bolt_config = ChronosBoltConfig(
             context_length=model_config.context_length,
@@ -97,6 +108,10 @@ class BoltTask(TrainingTask):
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         predictions, stats = model(batch["context"])  # (B, Q, H) standardised
         target, _ = standardize(batch["target"], stats)  # same loc/scale as the context
+        if self.target_clip is not None:
+            # a flat context (scale ~0) followed by any change standardises to a huge target that
+            # would dominate the batch's loss; the clipped target still says "far above/below"
+            target = target.clamp(-self.target_clip, self.target_clip)
         levels = torch.tensor(self.bolt_config.quantiles, device=predictions.device)
         return quantile_loss(predictions, target, levels)
 

@@ -125,3 +125,32 @@ def test_smoke_training_run_loss_falls(tmp_path: Path, one_thread) -> None:
     assert json.loads((final / "config.json").read_text())["chronos_training"]["step"] == 40
     forecast = pipeline.predict(np.sin(np.arange(100) / 5), prediction_length=16)
     assert forecast.shape == (1, 9, 16) and torch.isfinite(forecast).all()
+
+
+def test_target_clip_bounds_the_loss_of_flat_contexts() -> None:
+    contexts = np.zeros((2, 40), dtype=np.float32)  # flat: scale falls back to 1e-5
+    futures = np.ones((2, 8), dtype=np.float32)
+    torch.manual_seed(0)
+    clipped, raw = _task(target_clip=20.0), _task()
+    batch = clipped.make_batch(contexts, futures)
+    model = clipped.build_model()
+    clipped_loss = float(clipped.loss(model, batch))
+    raw_loss = float(raw.loss(model, batch))
+    assert raw_loss > 1e4  # the unclipped target is 1e5 standard deviations away
+    assert 0 < clipped_loss < 2 * 9 * 21  # at most 2 * sum_q |20 - prediction| for small outputs
+    with pytest.raises(ValueError, match="target_clip"):
+        _task(target_clip=-1)
+
+
+def test_training_flushes_denormals(monkeypatch, tmp_path: Path, one_thread) -> None:
+    from chronos_pkg import train as train_module
+
+    calls = []
+    real = torch.set_flush_denormal
+    monkeypatch.setattr(torch, "set_flush_denormal", lambda on: calls.append(on) or real(on))
+    seen = {}
+    monkeypatch.setattr(train_module, "_train", lambda config: seen.setdefault("flush", calls[:]))
+    config = load_train_config(SMOKE_CONFIG, [f"output_dir={tmp_path}"])
+    train_module.train(config)
+    assert seen["flush"] == [True]  # on while training
+    assert calls[-1] is False  # and restored afterwards

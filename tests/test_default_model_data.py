@@ -1,6 +1,7 @@
 """The default shipped model's data mixture never trains on a benchmark's test windows.
 
-Checks ``training/configs/default-tiny.yaml`` against the data folder's ``manifest.json`` and the
+Checks ``training/configs/default.yaml`` (the shipped Chronos-Bolt) and ``default-tiny.yaml``
+(the T5 GPU recipe) against the data folder's ``manifest.json`` and the
 benchmark definitions (``chronos_pkg/data/benchmark.csv``); skips when the data folder is absent.
 """
 
@@ -19,14 +20,16 @@ from chronos_pkg.train_config import FILE_KINDS, TrainConfig, load_train_config
 from chronos_pkg.training_data import FileSource, WindowSpec, load_file_store
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CONFIG = REPO_ROOT / "training" / "configs" / "default-tiny.yaml"
+CONFIGS = [
+    REPO_ROOT / "training" / "configs" / name for name in ("default.yaml", "default-tiny.yaml")
+]
 BENCHMARK_CSV = REPO_ROOT / "chronos_pkg" / "data" / "benchmark.csv"
 KEPT_OUT = "kept out of the shipped model"
 
 
-@pytest.fixture(scope="module")
-def config() -> TrainConfig:
-    return load_train_config(CONFIG)
+@pytest.fixture(scope="module", params=CONFIGS, ids=lambda path: path.name)
+def config(request: pytest.FixtureRequest) -> TrainConfig:
+    return load_train_config(request.param)
 
 
 @pytest.fixture(scope="module")

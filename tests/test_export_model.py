@@ -1,0 +1,54 @@
+"""Exporting a trained Chronos-Bolt into a built-in model directory (bfloat16 storage)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import chronos_pkg
+from chronos_pkg.bolt import load_bolt_model, new_bolt_model, save_bolt_checkpoint
+from chronos_pkg.bolt_model import ChronosBoltConfig
+from chronos_pkg.learnability import MICRO_NETWORK
+from training.export_model import export_model, main
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    model = new_bolt_model(
+        ChronosBoltConfig(context_length=64, prediction_length=8), **MICRO_NETWORK
+    )
+    final = tmp_path / "run" / "final"
+    save_bolt_checkpoint(model, final, extra={"chronos_training": {"step": 7, "seed": 0}})
+    (final / "train_config.yaml").write_text("seed: 0\n")
+    (tmp_path / "run" / "log.jsonl").write_text('{"step": 7, "loss": 1.0}\n')
+    return final
+
+
+def test_export_writes_bf16_weights_provenance_and_logs(run_dir: Path, tmp_path: Path) -> None:
+    out = export_model(run_dir, tmp_path / "default")
+    config = json.loads((out / "config.json").read_text())
+    assert config["chronos_training"] == {"step": 7, "seed": 0}
+    assert config["dtype"] == "bfloat16"
+    assert (out / "train_config.yaml").read_text() == "seed: 0\n"
+    assert (out / "training_log.jsonl").is_file()
+    stored = load_bolt_model(out, dtype="bfloat16")
+    assert stored.dtype == torch.bfloat16
+    # on the CPU the stored bfloat16 weights compute in float32, close to the original
+    pipeline = chronos_pkg.from_pretrained(out)
+    assert pipeline.model.dtype == torch.float32
+    original = chronos_pkg.from_pretrained(run_dir)
+    context = torch.tensor(np.sin(np.arange(80) / 4), dtype=torch.float32)
+    a = pipeline.predict(context, prediction_length=8)
+    b = original.predict(context, prediction_length=8)
+    assert torch.allclose(a, b, atol=0.05, rtol=0.05)
+
+
+def test_export_rejects_bad_input(run_dir: Path, tmp_path: Path, capsys) -> None:
+    assert main(["--checkpoint", str(tmp_path / "nowhere"), "--output", str(tmp_path / "x")]) == 1
+    assert "error:" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="dtype"):
+        export_model(run_dir, tmp_path / "y", dtype="float13")

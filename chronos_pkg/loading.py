@@ -14,8 +14,9 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 BUILTIN_MODELS_DIR = Path(__file__).parent / "models"
-# "default" / "default-bolt": GPU-trained models (issue 3 / 5); "cpu-preview": a small model
-# trained on a 2-core CPU, shipped so that forecasting works offline before those exist.
+# "default": Chronos-Bolt pretrained by this repo on a 2-core CPU (training/configs/default.yaml),
+# bundled once it beats Seasonal Naive;
+# "default-bolt": a GPU-trained Bolt (not yet); "cpu-preview": the first, small CPU-trained T5.
 BUILTIN_MODELS = ("default", "default-bolt", "cpu-preview")
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"

@@ -1,0 +1,45 @@
+"""The built-in ``default`` model: what ``from_pretrained()`` loads with no argument."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import chronos_pkg
+from chronos_pkg.bolt import ChronosBoltPipeline
+from chronos_pkg.loading import BUILTIN_MODELS_DIR, bundled_models
+
+pytestmark = pytest.mark.skipif(
+    "default" not in bundled_models(), reason="no built-in 'default' model is bundled"
+)
+DEFAULT_DIR = BUILTIN_MODELS_DIR / "default"
+
+
+def test_default_is_a_small_bolt_with_provenance() -> None:
+    pipeline = chronos_pkg.from_pretrained()
+    assert isinstance(pipeline, ChronosBoltPipeline)
+    assert pipeline.model.dtype == torch.float32  # stored in bf16, computed in float32 on the CPU
+    assert (DEFAULT_DIR / "model.safetensors").stat().st_size <= 20 * 2**20
+    config = json.loads((DEFAULT_DIR / "config.json").read_text())
+    assert config["chronos_training"]["step"] > 0
+    card = (DEFAULT_DIR / "MODEL_CARD.md").read_text()
+    assert "training/configs/default.yaml" in card
+    assert (DEFAULT_DIR / "train_config.yaml").is_file()
+
+
+def test_default_follows_a_seasonal_series_not_its_mean() -> None:
+    torch.set_num_threads(1)
+    pipeline = chronos_pkg.from_pretrained("default")
+    t = np.arange(512 + 48)
+    series = 10 + np.sin(2 * np.pi * t / 24)
+    quantiles, mean = pipeline.predict_quantiles(
+        torch.tensor(series[:512]), prediction_length=48, quantile_levels=[0.1, 0.5, 0.9]
+    )
+    median = quantiles[0, :, 1].numpy()
+    model_error = np.abs(median - series[512:]).mean()
+    flat_error = np.abs(series[:512].mean() - series[512:]).mean()  # ~0.64: the context mean
+    assert model_error < 0.75 * flat_error
+    assert torch.all(quantiles[0, :, 0] <= quantiles[0, :, 2])

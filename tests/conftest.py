@@ -82,3 +82,12 @@ def shared_data_dir() -> Path:
 def rng() -> np.random.Generator:
     """A fresh, seeded NumPy generator for each test."""
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny matmuls run faster on one thread than on two busy cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -41,15 +41,6 @@ def _task(**options) -> BoltTask:
     return task
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny matmuls run faster on one thread than on two busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_make_batch_loss_and_token_count() -> None:
     task = _task()
     rng = np.random.default_rng(0)

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from chronos_pkg.bolt import load_bolt_model, new_bolt_model, save_bolt_checkpoint
 from chronos_pkg.bolt_model import ChronosBoltConfig, bucket_distance, init_locality_bias
 from chronos_pkg.learnability import MICRO_NETWORK, run_probe, toy_series
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_toy_series_kinds_and_shape() -> None:

@@ -123,9 +123,7 @@ def load_bolt_model(
         if not isinstance(getattr(torch, dtype, None), torch.dtype):
             raise ValueError(f"unknown torch dtype {dtype!r}; try 'float32' or 'bfloat16'")
         dtype = getattr(torch, dtype)
-    on_cpu = str(device).startswith("cpu") or (
-        device in (None, "auto") and not torch.cuda.is_available()
-    )
+    on_cpu = device is None or torch.device(device).type == "cpu"
     if dtype is None and on_cpu and model.dtype == torch.bfloat16:
         # bfloat16 is a storage format (the built-in model's wheel size); CPU matmuls in it are
         # slow where the CPU has no native support and cost accuracy, so compute in float32

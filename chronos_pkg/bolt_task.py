@@ -61,7 +61,9 @@ class BoltTask(TrainingTask):
             )
         self.uses_missing_augmentation = bool(options.pop("missing_augmentation", False))
         clip = options.pop("target_clip", None)
-        if clip is not None and (isinstance(clip, bool) or not float(clip) > 0):
+        if clip is not None and (
+            isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0
+        ):
             raise ValueError(f"model.options.target_clip must be a positive number, got {clip!r}")
         self.target_clip = None if clip is None else float(clip)
         patch_size = options.pop("input_patch_size", 16)

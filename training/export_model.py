@@ -5,8 +5,8 @@ Usage::
     python -m training.export_model --checkpoint runs/default/final \
         --output chronos_pkg/models/default --dtype bfloat16
 
-Writes ``config.json`` + ``model.safetensors`` (Chronos-Bolt or Chronos-T5 published format,
-weights cast to ``--dtype``; the training provenance in ``config.json`` is kept), and copies the
+Writes ``config.json`` + ``model.safetensors`` (the published Chronos-Bolt format, weights cast
+to ``--dtype``; the training provenance in ``config.json`` is kept), and copies the
 run's ``train_config.yaml`` and ``log.jsonl`` (as ``training_log.jsonl``) next to them, so the
 model card can point at the exact config and loss curve. An existing ``MODEL_CARD.md`` stays.
 """
@@ -18,8 +18,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import torch
-
 from chronos_pkg.loading import pipeline_class_name, read_config
 
 
@@ -30,10 +28,7 @@ def export_model(checkpoint: Path, output: Path, dtype: str = "bfloat16") -> Pat
         raise ValueError(f"{checkpoint}: only Chronos-Bolt checkpoints are exported here")
     from chronos_pkg.bolt import load_bolt_model, save_bolt_checkpoint
 
-    torch_dtype = getattr(torch, dtype, None)
-    if not isinstance(torch_dtype, torch.dtype):
-        raise ValueError(f"unknown dtype {dtype!r}; try float32 or bfloat16")
-    model = load_bolt_model(checkpoint, config, device="cpu", dtype=torch.float32).to(torch_dtype)
+    model = load_bolt_model(checkpoint, config, device="cpu", dtype=dtype)  # checks the dtype
     extra = {k: config[k] for k in ("chronos_training",) if k in config}
     output.mkdir(parents=True, exist_ok=True)
     save_bolt_checkpoint(model, output, extra=extra)

@@ -244,6 +244,7 @@ def _train(config: TrainConfig) -> Path:
         context_length=task.context_length,
         prediction_length=task.prediction_length,
         min_past=config.data.min_past,
+        min_future=config.data.min_future,
         max_missing_prop=config.data.max_missing_prop,
         missing_prob_max=config.data.missing_prob_max if task.uses_missing_augmentation else 0.0,
     )

@@ -61,6 +61,8 @@ class DataConfig:
     sources: list[SourceConfig] = field(default_factory=list)
     data_dir: str | None = None
     min_past: int = 60
+    min_future: int | None = None  # observed future steps a window needs (None: all of them)
+    holdout_fraction: float = 0.0  # share of each file source's series kept for validation
     max_missing_prop: float = 0.9
     exclude_last: int = 0
     missing_prob_max: float = 0.2
@@ -155,6 +157,13 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(f"trainer.device must be 'auto', 'cpu' or 'cuda[:N]', got {t.device!r}")
     if d.min_past < 1:
         raise ValueError(f"data.min_past must be >= 1, got {d.min_past}")
+    if d.min_future is not None and not 1 <= d.min_future <= m.prediction_length:
+        raise ValueError(
+            f"data.min_future must be in [1, model.prediction_length={m.prediction_length}], "
+            f"got {d.min_future}"
+        )
+    if not 0 <= d.holdout_fraction < 1:
+        raise ValueError(f"data.holdout_fraction must be in [0, 1), got {d.holdout_fraction}")
     if not 0 <= d.max_missing_prop <= 1:
         raise ValueError(f"data.max_missing_prop must be in [0, 1], got {d.max_missing_prop}")
     if not 0 <= d.missing_prob_max < 1:

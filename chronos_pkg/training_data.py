@@ -4,10 +4,13 @@ Pipeline (all in NumPy, run inside data-loader workers)::
 
     sources (files in RAM or memory-mapped, KernelSynth, TSMixup)
       -> filters: cut ``exclude_last`` steps (evaluation windows), drop series with more than
-         ``max_missing_prop`` missing or too short for ``min_past + prediction_length``
+         ``max_missing_prop`` missing or too short for ``min_past + min_future``; with
+         ``holdout_fraction`` > 0, a fixed subset of each file source's series is kept out for
+         validation (:func:`holdout_mask`)
       -> mixture: each window picks a source with probability proportional to its weight
-      -> window: forecast start uniform on [min_past, len - prediction_length], context
-         left-padded with NaN to ``context_length``; all-NaN contexts are redrawn
+      -> window: forecast start uniform on [min_past, len - min_future], context left-padded
+         and future right-padded with NaN (a short series trains with a partial, masked
+         future); all-NaN contexts are redrawn
       -> missing-value augmentation (if the task asks): p ~ U(0, missing_prob_max) per window
       -> task.make_batch(contexts (B, C), futures (B, H)) -> tensors
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -41,6 +45,7 @@ from chronos_pkg.train_config import FILE_KINDS, DataConfig, SourceConfig
 logger = logging.getLogger(__name__)
 
 MAX_REDRAWS = 1000  # per window, before deciding a source cannot give a usable context
+HOLDOUT_MIN_SERIES = 20  # datasets with fewer series are never split for validation
 
 
 @dataclass(frozen=True)
@@ -52,11 +57,17 @@ class WindowSpec:
     min_past: int = 60
     max_missing_prop: float = 0.9
     missing_prob_max: float = 0.0  # 0 disables missing-value augmentation
+    min_future: int | None = None  # None: a full prediction_length of future
+
+    @property
+    def required_future(self) -> int:
+        """Observed future steps a window needs; the rest of its future is NaN (not in the loss)."""
+        return self.prediction_length if self.min_future is None else self.min_future
 
     @property
     def min_length(self) -> int:
-        """Shortest usable series: ``min_past`` history plus a full future."""
-        return self.min_past + self.prediction_length
+        """Shortest usable series: ``min_past`` history plus ``required_future`` steps."""
+        return self.min_past + self.required_future
 
 
 # ----------------------------------------------------------------------------- series stores
@@ -184,7 +195,14 @@ def convert_to_arrow(
 class FileSource:
     """Series from files after the filters: ``series(j)`` is the j-th kept series, trimmed."""
 
-    def __init__(self, name: str, store: SeriesStore, spec: WindowSpec, exclude_last: int = 0):
+    def __init__(
+        self,
+        name: str,
+        store: SeriesStore,
+        spec: WindowSpec,
+        exclude_last: int = 0,
+        train_mask: np.ndarray | None = None,
+    ):
         self.name = name
         self.store = store
         self.exclude_last = exclude_last
@@ -193,14 +211,17 @@ class FileSource:
         with np.errstate(invalid="ignore", divide="ignore"):
             missing_prop = np.where(lengths > 0, missing / np.maximum(lengths, 1), 1.0)
         keep = (lengths >= spec.min_length) & (missing_prop <= spec.max_missing_prop)
+        if train_mask is not None:
+            keep &= train_mask
         self.index = np.flatnonzero(keep)
         self.lengths = lengths[self.index]
         logger.info(
-            "source %s: %d of %d series usable (exclude_last=%d)",
+            "source %s: %d of %d series usable (exclude_last=%d, held out=%d)",
             name,
             len(self.index),
             len(store),
             exclude_last,
+            0 if train_mask is None else int((~train_mask).sum()),
         )
 
     @property
@@ -342,35 +363,60 @@ def _tsmixup_source(
     return GeneratedSource(source.name, _MixupTargets(mixup), num_series, cache_size)
 
 
+def holdout_mask(name: str, num_series: int, fraction: float) -> np.ndarray:
+    """Which series of dataset ``name`` are held out of training for validation, (N,) bool.
+
+    A fixed ``fraction`` of the series of every dataset with at least
+    :data:`HOLDOUT_MIN_SERIES` series (smaller ones stay whole in training), chosen by a
+    generator seeded from the dataset's name only: training and validation agree on the split
+    whatever the run's seed, and so do later runs.
+    """
+    mask = np.zeros(num_series, dtype=bool)
+    if fraction <= 0 or num_series < HOLDOUT_MIN_SERIES:
+        return mask
+    count = max(1, round(fraction * num_series))
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    mask[rng.choice(num_series, size=count, replace=False)] = True
+    return mask
+
+
 def build_sources(data: DataConfig, spec: WindowSpec, seed: int) -> tuple[list[Source], np.ndarray]:
     """Load every source of ``data`` and the normalised mixture weights.
 
     Raises ``FileNotFoundError`` for a missing path and ``ValueError`` for a source that keeps
     no usable series, before any training starts.
     """
-    stores: dict[str, tuple[SeriesStore, int]] = {}
+    stores: dict[str, tuple[SeriesStore, int, np.ndarray]] = {}
     for source in data.sources:
         if source.kind in FILE_KINDS:
             exclude = data.exclude_last if source.exclude_last is None else source.exclude_last
-            stores[source.name] = (load_file_store(source, data.data_dir), exclude)
+            store = load_file_store(source, data.data_dir)
+            train = ~holdout_mask(source.name, len(store), data.holdout_fraction)
+            stores[source.name] = (store, exclude, train)
     sources: list[Source] = []
     for source in data.sources:
         if source.kind in FILE_KINDS:
-            store, exclude = stores[source.name]
-            built: Source = FileSource(source.name, store, spec, exclude)
+            store, exclude, train = stores[source.name]
+            built: Source = FileSource(source.name, store, spec, exclude, train)
         elif source.kind == "kernel_synth":
             built = _kernel_synth_source(source, spec, seed)
         else:  # tsmixup
             pools = []
             for name in source.pool:
-                store, exclude = stores[name]
+                store, exclude, train = stores[name]
                 lengths = store.lengths()
-                pools.append([store[i][: max(0, int(n) - exclude)] for i, n in enumerate(lengths)])
+                pools.append(
+                    [
+                        store[i][: max(0, int(n) - exclude)]
+                        for i, n in enumerate(lengths)
+                        if train[i]
+                    ]
+                )
             built = _tsmixup_source(source, pools, seed)
         if built.num_series == 0 and source.weight > 0:
             raise ValueError(
                 f"data source {source.name!r} has no usable series (each needs at least "
-                f"min_past + prediction_length = {spec.min_length} steps after exclude_last and "
+                f"min_past + min_future = {spec.min_length} steps after exclude_last and "
                 f"at most {spec.max_missing_prop:.0%} missing)"
             )
         sources.append(built)
@@ -387,7 +433,9 @@ def window_at(series: np.ndarray, start: int, spec: WindowSpec) -> tuple[np.ndar
     past = series[max(0, start - spec.context_length) : start]
     if len(past):
         context[-len(past) :] = past
-    future = np.asarray(series[start : start + spec.prediction_length], dtype=np.float32)
+    future = np.full(spec.prediction_length, np.nan, dtype=np.float32)
+    observed = series[start : start + spec.prediction_length]
+    future[: len(observed)] = observed
     return context, future
 
 
@@ -397,7 +445,7 @@ def draw_window(
     """One window from a random series of ``source`` (uniform series, uniform start)."""
     for _ in range(MAX_REDRAWS):
         series = source.series(int(rng.integers(source.num_series)))
-        last_start = len(series) - spec.prediction_length
+        last_start = len(series) - spec.required_future
         if last_start < spec.min_past:  # generated series shorter than a window
             continue
         start = int(rng.integers(spec.min_past, last_start + 1))

@@ -90,6 +90,9 @@ def test_resolved_config_round_trips(base_yaml: Path, tmp_path: Path) -> None:
             "weight > 0",
         ),
         (["trainer.device=tpu"], r"trainer\.device"),
+        (["data.min_future=0"], r"data\.min_future"),
+        (["model.prediction_length=8", "data.min_future=9"], r"data\.min_future"),
+        (["data.holdout_fraction=1.0"], r"data\.holdout_fraction"),
         (["trainer.max_steps"], r"key\.path=value"),
     ],
 )

@@ -18,6 +18,7 @@ from chronos_pkg.training_data import (
     WindowSpec,
     build_sources,
     convert_to_arrow,
+    holdout_mask,
     make_loader,
     mask_missing,
     open_memory_mapped,
@@ -79,6 +80,68 @@ def test_filters_drop_short_and_gappy_series() -> None:
     # and series 1 keeps 58 steps of which 40 are missing (69% > 50%)
     assert FileSource("mixed", store, SPEC, exclude_last=42).index.tolist() == [3]
     assert FileSource("mixed", store, SPEC, exclude_last=43).index.tolist() == []
+
+
+def test_short_series_train_with_a_partial_masked_future() -> None:
+    spec = WindowSpec(32, 8, min_past=10, max_missing_prop=0.5, min_future=2)
+    assert spec.min_length == 12
+    context, future = window_at(np.arange(14, dtype=np.float32), 11, spec)
+    np.testing.assert_array_equal(context[-11:], np.arange(11))
+    np.testing.assert_array_equal(future[:3], [11, 12, 13])
+    assert np.isnan(future[3:]).all()  # past the end: missing, so left out of the loss
+    short = ramp_series([12, 13, 16])
+    too_short = ramp_series([11])
+    store = SeriesStore.from_arrays(short + too_short)
+    source = FileSource("short", store, spec)
+    assert source.index.tolist() == [0, 1, 2]
+    assert FileSource("short", store, SPEC).index.tolist() == []  # full future required
+    contexts, futures = WindowSampler([source], np.array([1.0]), spec, seed=0).sample(0, 256)
+    observed = (~np.isnan(futures)).sum(axis=1)
+    assert observed.min() >= 2 and observed.max() <= 6
+    # every observed future value continues its context
+    np.testing.assert_array_equal(futures[:, 0], contexts[:, -1] + 1)
+
+
+def test_holdout_mask_is_a_fixed_share_chosen_by_name() -> None:
+    mask = holdout_mask("ramps", 200, 0.1)
+    assert mask.sum() == 20
+    np.testing.assert_array_equal(mask, holdout_mask("ramps", 200, 0.1))  # reproducible
+    assert not np.array_equal(mask, holdout_mask("other", 200, 0.1))
+    assert not holdout_mask("ramps", 19, 0.5).any()  # small datasets stay whole
+    assert not holdout_mask("ramps", 200, 0.0).any()
+
+
+def test_held_out_series_never_reach_training(tmp_path: Path) -> None:
+    pytest.importorskip("chronos_pkg.tsmixup")
+    n = 40
+    held = holdout_mask("real", n, 0.25)
+    rng = np.random.default_rng(0)
+    # held-out series alternate in sign; training series are positive: a mean-scaled window of
+    # a held-out series would show up as negative values
+    series = [
+        np.tile([1.0, -1.0], 100).astype(np.float32)
+        if held[i]
+        else (1 + rng.uniform(0, 0.1, 200)).astype(np.float32)
+        for i in range(n)
+    ]
+    series_io.write_series(series, tmp_path / "pool.parquet")
+    data = DataConfig(
+        data_dir=str(tmp_path),
+        holdout_fraction=0.25,
+        sources=[
+            SourceConfig(name="real", path="pool.parquet", weight=1),
+            SourceConfig(
+                name="mix",
+                kind="tsmixup",
+                pool=["real"],
+                options={"max_series": 1, "min_length": 64, "max_length": 128},
+            ),
+        ],
+    )
+    sources, _ = build_sources(data, SPEC, seed=0)
+    assert sources[0].index.tolist() == np.flatnonzero(~held).tolist()
+    mixed = np.concatenate([sources[1].series(i) for i in range(300)])
+    assert mixed.min() > 0
 
 
 def test_all_nan_contexts_are_redrawn() -> None:

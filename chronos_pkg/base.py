@@ -7,7 +7,9 @@ Subclasses (``ChronosPipeline``, ``ChronosBoltPipeline``) implement ``_from_dire
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from chronos_pkg.inputs import ContextInput, check_quantile_levels
-from chronos_pkg.loading import pipeline_class_name, read_config, resolve_checkpoint
+from chronos_pkg.loading import (
+    DEFAULT_MODEL,
+    default_model,
+    pipeline_class_name,
+    read_config,
+    resolve_checkpoint,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +53,7 @@ class BasePipeline(ABC):
     @classmethod
     def from_pretrained(
         cls,
-        path_or_id: str | os.PathLike = "default",
+        path_or_id: str | os.PathLike | None = None,
         device_map: str | torch.device | None = None,
         torch_dtype: torch.dtype | str | None = None,
         **hub_kwargs: Any,
@@ -54,7 +62,17 @@ class BasePipeline(ABC):
 
         The pipeline class comes from the checkpoint's ``config.json``, so
         ``BasePipeline.from_pretrained`` (alias ``chronos_pkg.from_pretrained``) loads any family.
+        Without ``path_or_id``: the built-in ``default`` model, or (with a warning) the best
+        bundled one when this installation lacks it (:func:`chronos_pkg.loading.default_model`).
         """
+        if path_or_id is None:
+            path_or_id = default_model()
+            if path_or_id != DEFAULT_MODEL:
+                warnings.warn(
+                    f"the built-in model {DEFAULT_MODEL!r} is not bundled in this installation; "
+                    f"using {path_or_id!r}",
+                    stacklevel=2,
+                )
         directory = resolve_checkpoint(path_or_id, **hub_kwargs)
         config = read_config(directory)
         target = pipeline_class(pipeline_class_name(config))
@@ -92,6 +110,22 @@ class BasePipeline(ABC):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Quantiles (B, H, Q) and mean (B, H), float32."""
 
+    def _check_predict_kwargs(self, kwargs: dict[str, Any], caller: str) -> None:
+        """Raise ``TypeError`` naming ``caller`` for options this pipeline's ``predict`` lacks,
+        before any work is done."""
+        accepted = {
+            name
+            for method in (self.predict, self.predict_quantiles)
+            for name, p in inspect.signature(method).parameters.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        } - {"inputs", "prediction_length", "quantile_levels"}
+        unknown = sorted(set(kwargs) - accepted)
+        if unknown:
+            raise TypeError(
+                f"{caller}() got unexpected keyword argument(s) {unknown}; "
+                f"{type(self).__name__} accepts {sorted(accepted)}"
+            )
+
     def predict_df(
         self,
         df: pd.DataFrame,
@@ -107,17 +141,36 @@ class BasePipeline(ABC):
         Returns a long frame with ``id_column``, ``timestamp_column`` (future timestamps at each
         series' inferred frequency), ``predictions`` (the median), ``mean`` and one column per
         quantile level named like ``"0.1"``; series keep their order of first appearance.
-        """
-        from chronos_pkg.dataframe import forecast_frame, split_series
 
+        ``mean`` depends on the family: Chronos-T5 gives the average of its sample paths, which a
+        few extreme samples can pull outside the 0.1-0.9 band; Chronos-Bolt predicts quantiles
+        only, so its ``mean`` is the median. ``kwargs`` go to ``predict_quantiles``/``predict``
+        (e.g. ``num_samples``, ``seed`` for T5); unknown ones raise ``TypeError`` before any work.
+        Series without any observed value warn by their id and are forecast at scale 1.
+        """
+        from chronos_pkg.dataframe import forecast_frame, rename_series_in_warning, split_series
+
+        self._check_predict_kwargs(kwargs, "predict_df")
         levels = check_quantile_levels(quantile_levels)
         asked = sorted(set(levels) | {0.5})
         series = split_series(
             df, id_column=id_column, timestamp_column=timestamp_column, target=target
         )
-        quantiles, mean = self.predict_quantiles(
-            series.contexts, prediction_length=prediction_length, quantile_levels=asked, **kwargs
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            quantiles, mean = self.predict_quantiles(
+                series.contexts,
+                prediction_length=prediction_length,
+                quantile_levels=asked,
+                **kwargs,
+            )
+        for warning in caught:  # positions mean nothing to a DataFrame user: name the ids
+            message = str(warning.message)
+            if "entirely NaN" in message:
+                continue  # split_series already named these series
+            warnings.warn(
+                rename_series_in_warning(message, series.ids), warning.category, stacklevel=2
+            )
         return forecast_frame(
             series,
             quantiles=quantiles,
@@ -131,7 +184,7 @@ class BasePipeline(ABC):
 
 
 def from_pretrained(
-    path_or_id: str | os.PathLike = "default",
+    path_or_id: str | os.PathLike | None = None,
     device_map: str | torch.device | None = None,
     torch_dtype: torch.dtype | str | None = None,
     **hub_kwargs: Any,

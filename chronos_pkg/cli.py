@@ -23,13 +23,14 @@ import pandas as pd
 
 from chronos_pkg import __version__
 from chronos_pkg.base import DEFAULT_QUANTILE_LEVELS
-from chronos_pkg.loading import BUILTIN_MODELS, bundled_models
+from chronos_pkg.loading import BUILTIN_MODELS, DEFAULT_MODEL, bundled_models, default_model
 
 logger = logging.getLogger(__name__)
 
 PROG = "chronos-pkg"
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+OUTPUT_SUFFIXES = (".csv", ".parquet", ".pq")
 PLOT_BAND_LEVELS = (0.1, 0.9)  # the 80% band drawn by --plot
 DEVICES_HELP = "cpu, cuda, cuda:N, mps or auto (cuda when available, else cpu)"
 
@@ -95,13 +96,28 @@ def check_columns(frame: pd.DataFrame, columns: dict[str, str], source: str) -> 
         )
 
 
+def check_output_path(path: Path, suffixes: Sequence[str], what: str, flag: str) -> None:
+    """Raise ``CommandError`` unless ``path`` has a supported suffix and lies in an existing,
+    writable directory; checked before any model is loaded."""
+    if path.is_dir():
+        raise CommandError(f"{flag} {path} is a directory; give a file name")
+    if not _has_suffix(path, suffixes):
+        raise CommandError(
+            f"unsupported {what} format {''.join(path.suffixes) or '(no suffix)'!r} for {flag} "
+            f"{path}; use {', '.join(suffixes)}"
+        )
+    parent = path.parent
+    if not parent.is_dir():
+        raise CommandError(f"the directory of {flag} {path} does not exist: {parent}")
+    if not os.access(parent, os.W_OK):
+        raise CommandError(f"cannot write {flag} {path}: directory {parent} is not writable")
+
+
 def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write ``frame`` as CSV or Parquet (by suffix), creating parent directories."""
+    """Write ``frame`` as CSV or Parquet (by suffix) into an existing directory."""
     path = Path(path)
-    if not (_has_suffix(path, CSV_SUFFIXES) or _has_suffix(path, PARQUET_SUFFIXES)):
-        raise CommandError(f"unsupported output format for {path}; use .csv or .parquet")
+    check_output_path(path, OUTPUT_SUFFIXES, "output", "--output")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         if _has_suffix(path, PARQUET_SUFFIXES):
             frame.to_parquet(path, index=False)
         else:
@@ -109,6 +125,13 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     except (OSError, ImportError) as err:
         raise CommandError(f"cannot write {path}: {err}") from err
     return path
+
+
+def plot_suffixes() -> tuple[str, ...]:
+    """Image formats matplotlib can write here ('.png', '.svg', '.pdf', ...)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return tuple(f".{kind}" for kind in sorted(FigureCanvasBase.get_supported_filetypes()))
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -140,15 +163,39 @@ def _prediction_options(pipeline: Any, args: argparse.Namespace) -> dict[str, An
     return options
 
 
+def resolve_model(name: str | None) -> str:
+    """``--model`` as given, or the built-in model ``from_pretrained()`` loads without one
+    (saying so in one line when ``default`` is not bundled)."""
+    if name is not None:
+        return name
+    try:
+        chosen = default_model()
+    except FileNotFoundError as err:
+        raise CommandError(f"{err} with --model") from err
+    if chosen != DEFAULT_MODEL:
+        print(
+            f"{PROG}: using the built-in model {chosen!r} ({DEFAULT_MODEL!r} is not bundled in "
+            "this installation)",
+            file=sys.stderr,
+        )
+    return chosen
+
+
 def forecast_command(args: argparse.Namespace) -> int:
-    """``chronos-pkg forecast``: forecast every series of a long-format file."""
+    """``chronos-pkg forecast``: forecast every series of a long-format file.
+
+    Order: everything that can be checked without the model (output and plot paths, the input's
+    columns, values and timestamps) first, then the model is loaded and run.
+    """
     from chronos_pkg.base import from_pretrained
     from chronos_pkg.dataframe import split_series
 
+    check_output_path(args.output, OUTPUT_SUFFIXES, "output", "--output")
     if args.plot is not None:  # fail before any work if the plot cannot be drawn
         from chronos_pkg.plotting import _require_matplotlib
 
         _require_matplotlib()
+        check_output_path(args.plot, plot_suffixes(), "plot", "--plot")
     columns = {
         "--id-column": args.id_column,
         "--timestamp-column": args.timestamp_column,
@@ -161,7 +208,10 @@ def forecast_command(args: argparse.Namespace) -> int:
         "timestamp_column": args.timestamp_column,
         "target": args.target,
     }
-    split_series(history, **frame_columns)  # validates targets, timestamps and frequencies
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # split_series warns again, by id, in predict_df below
+        split_series(history, **frame_columns)  # validates targets, timestamps and frequencies
+    model = resolve_model(args.model)
 
     if args.verbose == 0:  # keep the terminal to our own two lines
         from transformers.utils import logging as hf_logging
@@ -170,8 +220,8 @@ def forecast_command(args: argparse.Namespace) -> int:
     levels = list(args.quantile_levels)
     asked = sorted(set(levels) | (set(PLOT_BAND_LEVELS) if args.plot is not None else set()))
     device = resolve_device(args.device)
-    logger.info("loading model %s on %s", args.model, device)
-    pipeline = from_pretrained(args.model, device_map=device, torch_dtype=args.torch_dtype)
+    logger.info("loading model %s on %s", model, device)
+    pipeline = from_pretrained(model, device_map=device, torch_dtype=args.torch_dtype)
     forecast = pipeline.predict_df(
         history,
         prediction_length=args.prediction_length,
@@ -182,23 +232,24 @@ def forecast_command(args: argparse.Namespace) -> int:
     extra = [str(q) for q in asked if q not in levels]
     path = write_table(forecast.drop(columns=extra), args.output)
     n_series = forecast[args.id_column].nunique()
-    print(
+    say = (lambda text: None) if args.quiet else print
+    say(
         f"wrote {len(forecast)} rows ({n_series} series x {args.prediction_length} steps) to {path}"
     )
     if args.plot is not None:
         from chronos_pkg.plotting import save_forecast_plot
 
-        Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
         save_forecast_plot(
             args.plot,
             history,
             forecast,
             max_series=args.plot_series,
             history_length=args.plot_history,
+            title=f"{model}: {args.prediction_length}-step forecast",
             **frame_columns,
         )
         shown = min(n_series, args.plot_series)
-        print(f"wrote a plot of {shown} of {n_series} series to {args.plot}")
+        say(f"wrote a plot of {shown} of {n_series} series to {args.plot}")
     return 0
 
 
@@ -208,10 +259,11 @@ def info_command(args: argparse.Namespace) -> int:
 
     from chronos_pkg.model_card import checkpoint_summary, render_model_card
 
+    model = resolve_model(args.model)
     if args.json:
-        print(json.dumps(checkpoint_summary(args.model), indent=2, sort_keys=True))
+        print(json.dumps(checkpoint_summary(model), indent=2, sort_keys=True))
     else:
-        print(render_model_card(args.model), end="")
+        print(render_model_card(model), end="")
     return 0
 
 
@@ -255,21 +307,22 @@ def build_parser() -> argparse.ArgumentParser:
         f"Run '{PROG} COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    parser.add_argument(
-        "--traceback", action="store_true", help="show the full traceback on errors"
-    )
+    _add_global_flags(parser, defaults=True)
+    # the same flags after the command; SUPPRESS keeps an absent one from resetting the value
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_flags(common, defaults=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
     forecast = commands.add_parser(
         "forecast",
+        parents=[common],
         help="forecast every series of a long-format CSV/Parquet file",
         description="Read a long-format table (one row per series and time step), forecast "
         "each series and write the forecast table (columns: id, timestamp, predictions = "
         "median, mean, one column per quantile level).",
         epilog=f"Example: {PROG} forecast examples/hourly_demand.csv --prediction-length 24 "
-        "--model default --output forecast.csv --plot forecast.png",
+        "--output forecast.csv --plot forecast.png",
     )
     forecast.add_argument("input", type=Path, help="input table (.csv or .parquet)")
     forecast.add_argument(
@@ -291,9 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forecast.add_argument(
         "--model",
-        default="default",
+        default=None,
         help=f"checkpoint directory, built-in model ({', '.join(BUILTIN_MODELS)}) or "
-        "Hugging Face id (default: default)",
+        "Hugging Face id (default: the built-in 'default', else the best bundled model)",
     )
     forecast.add_argument("--device", default="auto", help=DEVICES_HELP + " (default: auto)")
     forecast.add_argument(
@@ -323,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser(
         "info",
+        parents=[common],
         help="print the model card of a checkpoint",
         description="Print a checkpoint's MODEL_CARD.md and a summary of its config "
         "(architecture, parameter count, chronos_config, training provenance).",
@@ -330,19 +384,41 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument(
         "model",
         nargs="?",
-        default="default",
-        help="checkpoint directory, built-in model name or hub id (default: default)",
+        default=None,
+        help="checkpoint directory, built-in model name or hub id (default: the model "
+        "'forecast' uses without --model)",
     )
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
     info.set_defaults(handler=info_command)
 
     models = commands.add_parser(
         "models",
+        parents=[common],
         help="list the built-in models",
         description="List the built-in model names and whether this installation bundles them.",
     )
     models.set_defaults(handler=models_command)
     return parser
+
+
+def _add_global_flags(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """``--verbose``, ``--quiet``, ``--traceback``: accepted before or after the command."""
+
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=default(0), help="more log output"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=default(False), help="errors only"
+    )
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        default=default(False),
+        help="show the full traceback on errors",
+    )
 
 
 def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
@@ -354,12 +430,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
+        level=logging.ERROR if args.quiet else logging.WARNING - 10 * min(args.verbose, 2),
         format=f"{PROG}: %(levelname)s: %(message)s",
     )
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            if args.quiet:
+                warnings.simplefilter("ignore")
             return args.handler(args)
     except BrokenPipeError:  # e.g. `chronos-pkg info --json | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

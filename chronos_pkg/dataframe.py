@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -16,6 +18,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 PREDICTIONS_COLUMN = "predictions"
 MEAN_COLUMN = "mean"
 
@@ -47,37 +50,81 @@ def _check_columns(df: pd.DataFrame, columns: dict[str, str]) -> None:
 
 
 def _target_values(column: pd.Series, name: str) -> np.ndarray:
-    """The target column as float32 with NaN for missing, rejecting text and inf."""
+    """The target column as float64 with NaN for missing, rejecting text and complex values.
+
+    Range checks (inf, beyond float32) happen in :func:`split_series`, which knows the ids.
+    """
     if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
-        try:
-            column = pd.to_numeric(column, errors="raise")
-        except (TypeError, ValueError) as err:
+        converted = pd.to_numeric(column, errors="coerce")
+        bad = converted.isna() & column.notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
             raise TypeError(
-                f"target column {name!r} is not numeric (dtype {column.dtype})"
-            ) from err
+                f"target column {name!r} is not numeric: {column.iloc[row]!r} (row {row}) is "
+                "not a number"
+            )
+        column = converted
     if pd.api.types.is_complex_dtype(column):
         raise TypeError(f"target column {name!r} holds complex values")
-    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-    if np.isinf(values).any():
-        raise ValueError(f"target column {name!r} contains +/-inf; use NaN for missing values")
-    return values.astype(np.float32)
+    return column.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _check_value_range(
+    values: np.ndarray, ids: pd.Series, stamps: pd.DatetimeIndex, name: str
+) -> None:
+    """Reject +/-inf and values too large for float32 (what the models compute in), naming the
+    series and the timestamp of the first offending value."""
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(values) | (np.abs(values) > FLOAT32_MAX)
+    if not bad.any():
+        return
+    row = int(np.flatnonzero(bad)[0])
+    where = f"series {ids.iloc[row]!r} at {stamps[row]}"
+    if np.isinf(values[row]):
+        raise ValueError(
+            f"{where}: target column {name!r} holds {values[row]}; use NaN for missing values"
+        )
+    raise ValueError(
+        f"{where}: target value {values[row]:.6g} in column {name!r} is too large "
+        f"(the models compute in float32, |value| <= {FLOAT32_MAX:.4g}); rescale the series"
+    )
 
 
 def _timestamps(column: pd.Series, name: str) -> pd.DatetimeIndex:
-    """The timestamp column as datetimes; numbers and unparseable values are rejected."""
+    """The timestamp column as datetimes; numbers and unparseable values are rejected, naming
+    the first value that cannot be read."""
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         raise TypeError(
             f"timestamp column {name!r} holds numbers (dtype {column.dtype}); expected datetimes"
         )
-    try:
-        stamps = pd.DatetimeIndex(pd.to_datetime(column))
-    except (TypeError, ValueError, OverflowError) as err:
-        raise ValueError(
-            f"timestamp column {name!r} cannot be read as sortable datetimes: {err}"
-        ) from err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas' format-inference advice is not for our users
+        try:
+            stamps = pd.DatetimeIndex(pd.to_datetime(column))
+        except (TypeError, ValueError, OverflowError) as err:
+            stamps = _first_unreadable(column, name, err)
     if stamps.hasnans:
-        raise ValueError(f"timestamp column {name!r} has missing timestamps")
+        row = int(np.flatnonzero(stamps.isna())[0])
+        raise ValueError(f"timestamp column {name!r} has a missing timestamp (row {row})")
     return stamps
+
+
+def _first_unreadable(column: pd.Series, name: str, err: Exception) -> pd.DatetimeIndex:
+    """Raise ``ValueError`` naming the first value of ``column`` that is not a date/time."""
+    for row, value in enumerate(column):
+        if pd.isna(value):
+            continue
+        try:
+            pd.Timestamp(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(
+                f"timestamp column {name!r}: {value!r} (row {row}) is not a date/time; "
+                "write timestamps like 2024-01-31 or 2024-01-31 13:00"
+            ) from err
+    raise ValueError(
+        f"timestamp column {name!r} mixes date/time formats that cannot be read together; "
+        "write every timestamp in one format, like 2024-01-31 13:00"
+    ) from err
 
 
 def _infer_freq(stamps: pd.DatetimeIndex, series_id: Hashable) -> str:
@@ -103,9 +150,10 @@ def split_series(
 ) -> SeriesFrame:
     """Split a long-format frame into per-series contexts sorted by time.
 
-    Raises ``ValueError``/``TypeError`` naming the problem for missing columns, an empty frame,
-    a non-numeric or infinite target, missing ids, unreadable, duplicate or irregular
-    timestamps, and series too short to infer a frequency.
+    Raises ``ValueError``/``TypeError`` naming the problem (and the series id) for missing
+    columns, an empty frame, a non-numeric target, an infinite value or one beyond float32,
+    missing ids, unreadable, duplicate or irregular timestamps, and series too short to infer a
+    frequency. Series without any observed value are kept, with a warning naming them.
     """
     _check_columns(
         df, {"id_column": id_column, "timestamp_column": timestamp_column, "target": target}
@@ -114,6 +162,8 @@ def split_series(
         raise ValueError(f"id column {id_column!r} has missing values")
     values = _target_values(df[target], target)
     stamps = _timestamps(df[timestamp_column], timestamp_column)
+    _check_value_range(values, df[id_column], stamps, target)
+    values = values.astype(np.float32)
     codes, uniques = pd.factorize(df[id_column], sort=False)  # first-appearance order
     # one stable sort by (series, time) instead of a sort per series
     ticks = stamps.asi8
@@ -138,7 +188,30 @@ def split_series(
         if grid not in known:
             known[grid] = _infer_freq(stamps[start:end], series_id)
         freqs.append(known[grid])
+    empty = [series_id for series_id, c in zip(ids, contexts) if np.isnan(c).all()]
+    if empty:
+        warnings.warn(
+            f"series {_shown(empty)} have no observed {target!r} value; they are forecast at "
+            "scale 1 (a flat forecast around 0)",
+            stacklevel=3,
+        )
     return SeriesFrame(ids=ids, contexts=contexts, last_timestamps=last_timestamps, freqs=freqs)
+
+
+def _shown(ids: Sequence[Hashable], limit: int = 10) -> str:
+    """``['a', 'b', ...]`` listing at most ``limit`` ids, with how many more there are."""
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return f"{[*ids[:limit]]}{more}"
+
+
+def rename_series_in_warning(message: str, ids: Sequence[Hashable]) -> str:
+    """Replace the positional ``series [0, 3]`` of a pipeline warning with the series' ids."""
+
+    def by_id(match: re.Match[str]) -> str:
+        positions = [int(p) for p in match.group(1).split(",") if p.strip()]
+        return f"series {_shown([ids[p] for p in positions if p < len(ids)])}"
+
+    return re.sub(r"series \[([\d, ]*)\](?:\.\.\.)?", by_id, message)
 
 
 def future_timestamps(

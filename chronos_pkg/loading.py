@@ -32,6 +32,21 @@ def bundled_models() -> list[str]:
     ]
 
 
+DEFAULT_MODEL = "default"
+
+
+def default_model() -> str:
+    """The built-in model used when none is named: ``default`` when bundled, else the first
+    bundled one in the order of :data:`BUILTIN_MODELS` (best first)."""
+    bundled = bundled_models()
+    if not bundled:
+        raise FileNotFoundError(
+            "no built-in model is bundled in this installation of chronos_pkg; "
+            "pass a checkpoint directory or a hub id"
+        )
+    return DEFAULT_MODEL if DEFAULT_MODEL in bundled else bundled[0]
+
+
 def builtin_model_path(name: str) -> Path:
     """Directory of a model shipped inside the package (one of ``BUILTIN_MODELS``)."""
     if name not in bundled_models():

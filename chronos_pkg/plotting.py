@@ -63,6 +63,7 @@ def plot_forecast(
     max_series: int = DEFAULT_MAX_SERIES,
     history_length: int | None = None,
     coverage: float = 0.8,
+    title: str | None = None,
 ) -> Figure:
     """Draw one panel per series: recent history, the median forecast and a central band.
 
@@ -75,6 +76,7 @@ def plot_forecast(
     history_length : how many of the latest observations to show; default 3x the horizon
         (at least 48).
     coverage : width of the shaded band, 0.8 for the 0.1-0.9 quantiles.
+    title : figure title, e.g. the model and horizon.
 
     Returns
     -------
@@ -126,17 +128,27 @@ def plot_forecast(
             color="tab:blue",
             alpha=0.25,
             lw=0,
-            label=f"{coverage:.0%} interval",
+            label=f"{coverage:.0%} prediction interval ({lower}-{upper} quantiles)",
         )
-        ax.plot(future_time, future[PREDICTIONS_COLUMN], color="tab:blue", lw=1.5, label="median")
+        ax.plot(
+            future_time,
+            future[PREDICTIONS_COLUMN],
+            color="tab:blue",
+            lw=1.5,
+            label="median forecast",
+        )
         if not before.empty:  # where the forecast starts
             ax.axvline(before[timestamp_column].iloc[-1], color="grey", lw=0.8, ls="--")
         ax.set_title(str(series_id), loc="left", fontsize=10)
+        ax.set_ylabel(target)
         locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
         ax.grid(alpha=0.3)
+    axes[-1].set_xlabel(timestamp_column)
     axes[0].legend(loc="upper left", fontsize=8, ncols=3)
+    if title:
+        fig.suptitle(title)
     return fig
 
 

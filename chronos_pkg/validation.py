@@ -106,9 +106,7 @@ def build_validation_sets(config: TrainConfig) -> list[ValidationSet]:
                 targets.append(series)
         if not targets:
             continue
-        dataset = SeriesDataset(
-            source.name, freq, ids, [pd.Timestamp(0)] * len(targets), targets
-        )
+        dataset = SeriesDataset(source.name, freq, ids, [pd.Timestamp(0)] * len(targets), targets)
         bench = BenchmarkConfig("validation", source.name, "", -h, h, 1)
         sets.append(ValidationSet(bench, dataset))
     if not sets:
@@ -116,15 +114,11 @@ def build_validation_sets(config: TrainConfig) -> list[ValidationSet]:
     return sets
 
 
-def score(
-    forecaster: Any, sets: Sequence[ValidationSet], batch_size: int = 256
-) -> pd.DataFrame:
+def score(forecaster: Any, sets: Sequence[ValidationSet], batch_size: int = 256) -> pd.DataFrame:
     """MASE and WQL of ``forecaster`` on every validation set: one row per dataset."""
     rows = []
     for item in sets:
-        metrics = evaluate_dataset(
-            forecaster, item.config, item.dataset, batch_size=batch_size
-        )
+        metrics = evaluate_dataset(forecaster, item.config, item.dataset, batch_size=batch_size)
         rows.append(
             {
                 "dataset": item.config.name,
@@ -177,8 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for model in args.model:
         scores = score(build_forecaster(model), sets, args.batch_size)
         summary = relative_to_baseline(scores, baseline)
-        print(f"{model}: WQL {summary['WQL']:.4f}  MASE {summary['MASE']:.4f}  "
-              f"({summary['datasets']} datasets, relative to Seasonal Naive)")
+        print(
+            f"{model}: WQL {summary['WQL']:.4f}  MASE {summary['MASE']:.4f}  "
+            f"({summary['datasets']} datasets, relative to Seasonal Naive)"
+        )
         tables.append(scores.assign(model=model))
     if args.output:
         Path(os.path.dirname(os.path.abspath(args.output))).mkdir(parents=True, exist_ok=True)

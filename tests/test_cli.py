@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import pandas as pd
 import pytest
 
 from chronos_pkg.cli import main, read_table
-from chronos_pkg.loading import BUILTIN_MODELS_DIR
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CSV = REPO_ROOT / "examples" / "hourly_demand.csv"
@@ -51,7 +49,7 @@ def forecast_args(model: Path, output: Path, *extra: object) -> list[object]:
 
 
 def test_forecast_writes_forecast_table_and_plot(tiny_seq2seq_dir, example, tmp_path, capsys):
-    output, plot = tmp_path / "out" / "forecast.csv", tmp_path / "forecast.png"
+    output, plot = tmp_path / "forecast.csv", tmp_path / "forecast.png"
     code = run_cli(*forecast_args(tiny_seq2seq_dir, output, "--plot", plot), "--plot-series", 2)
     assert code == 0, capsys.readouterr().err
 
@@ -168,20 +166,132 @@ def test_missing_model_exits_1(tmp_path, capsys):
     assert code == 1 and "no checkpoint directory" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(
-    (BUILTIN_MODELS_DIR / "default" / "model.safetensors").is_file(),
-    reason="a built-in default model is bundled",
+def test_without_model_the_default_or_best_bundled_model_is_used(monkeypatch, capsys):
+    import chronos_pkg.loading as loading
+    from chronos_pkg.cli import CommandError, resolve_model
+
+    monkeypatch.setattr(loading, "bundled_models", lambda: ["default", "cpu-preview"])
+    assert resolve_model(None) == "default"
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(loading, "bundled_models", lambda: ["cpu-preview"])
+    assert resolve_model(None) == "cpu-preview"
+    assert capsys.readouterr().err == (
+        "chronos-pkg: using the built-in model 'cpu-preview' ('default' is not bundled in this "
+        "installation)\n"
+    )
+    assert resolve_model("some/dir") == "some/dir"
+    monkeypatch.setattr(loading, "bundled_models", lambda: [])
+    with pytest.raises(CommandError, match="no built-in model is bundled"):
+        resolve_model(None)
+
+
+@pytest.fixture
+def no_model_loading(monkeypatch):
+    """Fail the test if the CLI gets as far as loading a model."""
+    import chronos_pkg.base
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the input was checked")
+
+    monkeypatch.setattr(chronos_pkg.base, "from_pretrained", refuse)
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Warning" not in err
+    lines = [line for line in err.splitlines() if line]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("output", "plot", "expected"),
+    [
+        (
+            "missing-dir/f.csv",
+            None,
+            "chronos-pkg forecast: error: the directory of --output {d}/missing-dir/f.csv does "
+            "not exist: {d}/missing-dir",
+        ),
+        (
+            "f.txt",
+            None,
+            "chronos-pkg forecast: error: unsupported output format '.txt' for --output {d}/f.txt;"
+            " use .csv, .parquet, .pq",
+        ),
+        (
+            "f.csv",
+            "p.xyz",
+            "chronos-pkg forecast: error: unsupported plot format '.xyz' for --plot",
+        ),
+        ("f.csv", "nodir/p.png", "chronos-pkg forecast: error: the directory of --plot"),
+        (".", None, "chronos-pkg forecast: error: --output {d} is a directory; give a file name"),
+    ],
+    ids=["output-dir", "output-format", "plot-format", "plot-dir", "output-is-dir"],
 )
-def test_unbundled_default_model_exits_1_without_traceback(tmp_path):
-    """Through the real console entry point: a clean message and exit code 1."""
-    result = subprocess.run(
-        [sys.executable, "-m", "chronos_pkg", "forecast", str(EXAMPLE_CSV), "-H", "4",
-         "--output", str(tmp_path / "f.csv")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 1
-    assert "built-in model 'default' is not bundled" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_bad_output_paths_fail_before_the_model_loads(
+    tmp_path, capsys, no_model_loading, output, plot, expected
+):
+    extra = ["--plot", tmp_path / plot] if plot else []
+    code = run_cli("forecast", EXAMPLE_CSV, "-H", H, "-o", tmp_path / output, *extra)
+    assert code == 1
+    assert _error_line(capsys).startswith(expected.format(d=tmp_path))
+    assert not (tmp_path / "missing-dir").exists()  # never created silently
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda f: f.assign(target=f["target"].where(f.index != 5, 1e300)),
+            "chronos-pkg forecast: error: series 'store_north' at 2024-03-01 05:00:00: target "
+            "value 1e+300 in column 'target' is too large (the models compute in float32, "
+            "|value| <= 3.403e+38); rescale the series",
+        ),
+        (
+            lambda f: f.assign(timestamp=f["timestamp"].astype(str).where(f.index != 2, "t0")),
+            "chronos-pkg forecast: error: timestamp column 'timestamp': 't0' (row 2) is not a "
+            "date/time; write timestamps like 2024-01-31 or 2024-01-31 13:00",
+        ),
+        (
+            lambda f: f.assign(
+                timestamp=f["timestamp"].astype(str).where(f.index != 2, "2024-02-30 00:00:00")
+            ),
+            "chronos-pkg forecast: error: timestamp column 'timestamp': '2024-02-30 00:00:00' "
+            "(row 2) is not a date/time",
+        ),
+    ],
+    ids=["beyond-float32", "text-timestamp", "impossible-date"],
+)
+def test_bad_values_are_named_before_the_model_loads(
+    tmp_path, capsys, example, no_model_loading, change, expected
+):
+    source = tmp_path / "data.csv"
+    change(example).to_csv(source, index=False)
+    assert run_cli("forecast", source, "-H", H, "-o", tmp_path / "f.csv") == 1
+    assert _error_line(capsys).startswith(expected)
+
+
+def test_global_flags_work_after_the_command(tmp_path, capsys, no_model_loading):
+    args = ["forecast", EXAMPLE_CSV, "-H", H, "-o", tmp_path / "f.txt"]
+    with pytest.raises(Exception, match="unsupported output format"):
+        run_cli(*args, "--traceback")
+    with pytest.raises(Exception, match="unsupported output format"):
+        run_cli("--traceback", *args)
+    assert run_cli(*args, "--quiet", "-v") == 1
+    assert run_cli("models", "--quiet") == 0
+
+
+def test_all_nan_series_are_named_by_id(tiny_seq2seq_dir, example, tmp_path, capsys):
+    source = tmp_path / "data.csv"
+    example.assign(target=example["target"].where(example["id"] != "kiosk")).to_csv(
+        source, index=False
+    )
+    assert run_cli(*forecast_args(tiny_seq2seq_dir, tmp_path / "f.csv")[:1], source,
+                   *forecast_args(tiny_seq2seq_dir, tmp_path / "f.csv")[2:]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "warning: series ['kiosk'] have no observed 'target' value" in err
+    assert "[2]" not in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,7 @@ def _with(**columns: object) -> pd.DataFrame:
         (_good(), {"timestamp_column": "ds"}, ValueError, "ds"),
         (_good().iloc[:0], {}, ValueError, "empty"),
         (_with(target=["a", "b", "c", "d"]), {}, TypeError, "not numeric"),
-        (_with(target=[1.0, np.inf, 2.0, 3.0]), {}, ValueError, "inf"),
+        (_with(target=[1.0, np.inf, 2.0, 3.0]), {}, ValueError, r"series 'a' at .*: .* inf"),
         (
             _with(timestamp=pd.to_datetime(["2024-01-01"] * 2 + ["2024-01-02", "2024-01-03"])),
             {},
@@ -134,7 +134,13 @@ def _with(**columns: object) -> pd.DataFrame:
             _with(timestamp=["2024-01-01", "yesterday", "later", "soon"]),
             {},
             ValueError,
-            "datetimes",
+            r"'yesterday' \(row 1\) is not a date/time",
+        ),
+        (
+            _with(target=[1.0, 2.0, -1e300, 3.0]),
+            {},
+            ValueError,
+            r"series 'a' at 2024-01-03 00:00:00: target value -1e\+300 .* too large",
         ),
         (_with(timestamp=[1, 2, 3, 4]), {}, TypeError, "numbers"),
         (
@@ -162,6 +168,21 @@ def test_not_a_dataframe() -> None:
 def test_object_target_with_none_is_read_as_missing() -> None:
     series = split_series(_with(target=pd.Series([1, None, 3, 4], dtype=object)))
     assert np.isnan(series.contexts[0][1]) and series.contexts[0][3] == 4.0
+
+
+def test_all_nan_series_warn_by_id() -> None:
+    frame = _frame(np.random.default_rng(0))
+    frame.loc[frame["id"] == "daily", "target"] = np.nan
+    with pytest.warns(UserWarning, match=r"series \['daily'\] have no observed 'target' value"):
+        split_series(frame)
+
+
+def test_predict_df_rejects_unknown_options_before_work(tiny_seq2seq_dir) -> None:
+    pipeline = from_pretrained(tiny_seq2seq_dir)
+    with pytest.raises(
+        TypeError, match=r"predict_df\(\) got unexpected keyword argument\(s\) \['foo'\]"
+    ):
+        pipeline.predict_df("not even a frame", prediction_length=3, foo=1)  # type: ignore[arg-type]
 
 
 def test_predict_df_end_to_end(tiny_seq2seq_dir, rng: np.random.Generator) -> None:

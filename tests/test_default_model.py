@@ -12,12 +12,35 @@ import chronos_pkg
 from chronos_pkg.bolt import ChronosBoltPipeline
 from chronos_pkg.loading import BUILTIN_MODELS_DIR, bundled_models
 
-pytestmark = pytest.mark.skipif(
+needs_default = pytest.mark.skipif(
     "default" not in bundled_models(), reason="no built-in 'default' model is bundled"
 )
 DEFAULT_DIR = BUILTIN_MODELS_DIR / "default"
 
 
+def test_without_default_the_best_bundled_model_loads_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, tiny_seq2seq_dir
+) -> None:
+    import chronos_pkg.base as base
+    import chronos_pkg.loading as loading
+
+    monkeypatch.setattr(loading, "bundled_models", lambda: ["cpu-preview"])
+    assert loading.default_model() == "cpu-preview"
+    loaded = []
+    monkeypatch.setattr(
+        base, "resolve_checkpoint", lambda name: loaded.append(name) or tiny_seq2seq_dir
+    )
+    with pytest.warns(
+        UserWarning, match="'default' is not bundled in this installation; using 'cpu-preview'"
+    ):
+        chronos_pkg.from_pretrained()
+    assert loaded == ["cpu-preview"]
+    monkeypatch.setattr(loading, "bundled_models", lambda: [])
+    with pytest.raises(FileNotFoundError, match="no built-in model is bundled"):
+        chronos_pkg.from_pretrained()
+
+
+@needs_default
 def test_default_is_a_small_bolt_with_provenance() -> None:
     pipeline = chronos_pkg.from_pretrained()
     assert isinstance(pipeline, ChronosBoltPipeline)
@@ -30,6 +53,7 @@ def test_default_is_a_small_bolt_with_provenance() -> None:
     assert (DEFAULT_DIR / "train_config.yaml").is_file()
 
 
+@needs_default
 def test_default_follows_a_seasonal_series_not_its_mean() -> None:
     torch.set_num_threads(1)
     pipeline = chronos_pkg.from_pretrained("default")

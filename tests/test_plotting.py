@@ -47,6 +47,16 @@ def test_one_panel_per_series_up_to_max_series():
     assert len(history_line.get_xdata()) == 20  # only the recent history is drawn
 
 
+def test_axes_title_and_legend_say_what_is_drawn():
+    history, forecast = _frames(n_series=2)
+    fig = plot_forecast(history, forecast, title="my-model: 5-step forecast")
+    assert fig.get_suptitle() == "my-model: 5-step forecast"
+    assert [ax.get_ylabel() for ax in fig.axes] == ["target", "target"]
+    assert fig.axes[-1].get_xlabel() == "timestamp"
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["observed", "80% prediction interval (0.1-0.9 quantiles)", "median forecast"]
+
+
 def test_save_writes_png(tmp_path):
     history, forecast = _frames()
     path = save_forecast_plot(tmp_path / "f.png", history, forecast, series_ids=["s1"])

@@ -92,8 +92,12 @@ def test_cli_scores_a_checkpoint(
     )
     save_bolt_checkpoint(model, tmp_path / "ckpt")
     out = tmp_path / "val.csv"
-    assert main(["--config", str(config_path), "--model", str(tmp_path / "ckpt"),
-                 "--output", str(out)]) == 0
+    assert (
+        main(
+            ["--config", str(config_path), "--model", str(tmp_path / "ckpt"), "--output", str(out)]
+        )
+        == 0
+    )
     assert "WQL" in capsys.readouterr().out
     table = pd.read_csv(out)
     assert sorted(table["model"].unique()) == sorted([str(tmp_path / "ckpt"), "seasonal-naive"])

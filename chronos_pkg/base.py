@@ -164,13 +164,17 @@ class BasePipeline(ABC):
                 quantile_levels=asked,
                 **kwargs,
             )
-        for warning in caught:  # positions mean nothing to a DataFrame user: name the ids
-            message = str(warning.message)
-            if "entirely NaN" in message:
-                continue  # split_series already named these series
-            warnings.warn(
-                rename_series_in_warning(message, series.ids), warning.category, stacklevel=2
-            )
+        # positions mean nothing to a DataFrame user: name the ids, and say nothing again about
+        # the empty series split_series has already named
+        empty = [
+            i
+            for i, context in enumerate(series.contexts)
+            if torch.isnan(torch.as_tensor(context)).all()
+        ]
+        for warning in caught:
+            message = rename_series_in_warning(str(warning.message), series.ids, empty)
+            if message is not None:
+                warnings.warn(message, warning.category, stacklevel=2)
         return forecast_frame(
             series,
             quantiles=quantiles,

@@ -163,7 +163,7 @@ def _prediction_options(pipeline: Any, args: argparse.Namespace) -> dict[str, An
     return options
 
 
-def resolve_model(name: str | None) -> str:
+def resolve_model(name: str | None, quiet: bool = False) -> str:
     """``--model`` as given, or the built-in model ``from_pretrained()`` loads without one
     (saying so in one line when ``default`` is not bundled)."""
     if name is not None:
@@ -172,7 +172,7 @@ def resolve_model(name: str | None) -> str:
         chosen = default_model()
     except FileNotFoundError as err:
         raise CommandError(f"{err} with --model") from err
-    if chosen != DEFAULT_MODEL:
+    if chosen != DEFAULT_MODEL and not quiet:
         print(
             f"{PROG}: using the built-in model {chosen!r} ({DEFAULT_MODEL!r} is not bundled in "
             "this installation)",
@@ -211,7 +211,7 @@ def forecast_command(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # split_series warns again, by id, in predict_df below
         split_series(history, **frame_columns)  # validates targets, timestamps and frequencies
-    model = resolve_model(args.model)
+    model = resolve_model(args.model, args.quiet)
 
     if args.verbose == 0:  # keep the terminal to our own two lines
         from transformers.utils import logging as hf_logging
@@ -259,7 +259,7 @@ def info_command(args: argparse.Namespace) -> int:
 
     from chronos_pkg.model_card import checkpoint_summary, render_model_card
 
-    model = resolve_model(args.model)
+    model = resolve_model(args.model, args.quiet)
     if args.json:
         print(json.dumps(checkpoint_summary(model), indent=2, sort_keys=True))
     else:

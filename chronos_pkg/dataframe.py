@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections.abc import Hashable, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,7 +102,10 @@ def _timestamps(column: pd.Series, name: str) -> pd.DatetimeIndex:
         try:
             stamps = pd.DatetimeIndex(pd.to_datetime(column))
         except (TypeError, ValueError, OverflowError) as err:
-            stamps = _first_unreadable(column, name, err)
+            try:  # 31/01/2024: unreadable month-first, so day-first is the only reading
+                stamps = pd.DatetimeIndex(pd.to_datetime(column, dayfirst=True))
+            except (TypeError, ValueError, OverflowError):
+                stamps = _first_unreadable(column, name, err)
     if stamps.hasnans:
         row = int(np.flatnonzero(stamps.isna())[0])
         raise ValueError(f"timestamp column {name!r} has a missing timestamp (row {row})")
@@ -122,8 +125,8 @@ def _first_unreadable(column: pd.Series, name: str, err: Exception) -> pd.Dateti
                 "write timestamps like 2024-01-31 or 2024-01-31 13:00"
             ) from err
     raise ValueError(
-        f"timestamp column {name!r} mixes date/time formats that cannot be read together; "
-        "write every timestamp in one format, like 2024-01-31 13:00"
+        f"timestamp column {name!r} mixes date/time formats (it starts with "
+        f"{column.iloc[0]!r}); write every timestamp in one format, like 2024-01-31 13:00"
     ) from err
 
 
@@ -204,14 +207,21 @@ def _shown(ids: Sequence[Hashable], limit: int = 10) -> str:
     return f"{[*ids[:limit]]}{more}"
 
 
-def rename_series_in_warning(message: str, ids: Sequence[Hashable]) -> str:
-    """Replace the positional ``series [0, 3]`` of a pipeline warning with the series' ids."""
+def rename_series_in_warning(
+    message: str, ids: Sequence[Hashable], reported: Collection[int] = ()
+) -> str | None:
+    """Replace the positional ``series [0, 3]`` of a pipeline warning with the series' ids.
 
-    def by_id(match: re.Match[str]) -> str:
-        positions = [int(p) for p in match.group(1).split(",") if p.strip()]
-        return f"series {_shown([ids[p] for p in positions if p < len(ids)])}"
-
-    return re.sub(r"series \[([\d, ]*)\](?:\.\.\.)?", by_id, message)
+    Returns None when every series the warning names is in ``reported`` (already warned about).
+    """
+    match = re.search(r"series \[([\d, ]*)\](?:\.\.\.)?", message)
+    if match is None:
+        return message
+    positions = [int(p) for p in match.group(1).split(",") if p.strip()]
+    if positions and set(positions) <= set(reported):
+        return None
+    named = f"series {_shown([ids[p] for p in positions if p < len(ids)])}"
+    return message[: match.start()] + named + message[match.end() :]
 
 
 def future_timestamps(

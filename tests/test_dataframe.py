@@ -170,6 +170,24 @@ def test_object_target_with_none_is_read_as_missing() -> None:
     assert np.isnan(series.contexts[0][1]) and series.contexts[0][3] == 4.0
 
 
+def test_day_first_timestamps_are_read_when_month_first_cannot_be() -> None:
+    frame = _with(timestamp=["30/01/2024", "31/01/2024", "01/02/2024", "02/02/2024"])
+    series = split_series(frame)
+    assert series.last_timestamps[0] == pd.Timestamp("2024-02-02") and series.freqs == ["D"]
+
+
+def test_pipeline_warnings_name_ids_and_skip_reported_series() -> None:
+    from chronos_pkg.dataframe import rename_series_in_warning
+
+    ids = ["a", "b", "c"]
+    message = "series [0, 2] have no observed value in their last 256 steps"
+    assert rename_series_in_warning(message, ids) == (
+        "series ['a', 'c'] have no observed value in their last 256 steps"
+    )
+    assert rename_series_in_warning(message, ids, reported=[0, 2]) is None
+    assert rename_series_in_warning("other text", ids) == "other text"
+
+
 def test_all_nan_series_warn_by_id() -> None:
     frame = _frame(np.random.default_rng(0))
     frame.loc[frame["id"] == "daily", "target"] = np.nan

@@ -12,6 +12,10 @@ so the same object can be evaluated on several datasets in turn.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import signal
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -120,6 +124,10 @@ class StatsForecastBaseline:
     ``|1 - 2q|`` central interval; 0.5 is the point forecast). Missing values are imputed with the
     last observed value; only the last ``max_history`` points are fitted (``None``: all); a series
     on which the model fails falls back to Seasonal Naive.
+
+    With ``series_time_limit`` (seconds), each series is fitted on its own in a worker process and
+    one that takes longer falls back to Seasonal Naive too; :attr:`fallbacks` counts, per
+    dataset (reset by :meth:`fit`), the series that timed out or failed, for the run's record.
     """
 
     MODELS = {"auto-ets": "AutoETS", "auto-arima": "AutoARIMA", "auto-theta": "AutoTheta"}
@@ -130,6 +138,7 @@ class StatsForecastBaseline:
         season_length: int | None = None,
         max_history: int | None = 2500,
         n_jobs: int = -1,
+        series_time_limit: float | None = None,
     ) -> None:
         if model not in self.MODELS:
             raise ValueError(
@@ -140,23 +149,42 @@ class StatsForecastBaseline:
         self.model = model
         self.fixed_season_length = season_length
         self.season_length = season_length or 1
+        if series_time_limit is not None and not series_time_limit > 0:
+            raise ValueError(f"series_time_limit must be > 0 seconds, got {series_time_limit}")
         self.max_history = max_history
         self.n_jobs = n_jobs
+        self.series_time_limit = series_time_limit
+        self.fallbacks: Counter[str] = Counter()
 
     def fit(self, series: Sequence[np.ndarray], *, freq: str, **_: Any) -> StatsForecastBaseline:
-        """Set the season length from ``freq`` unless one was fixed."""
+        """Set the season length from ``freq`` unless one was fixed; reset the fallback count."""
         self.season_length = self.fixed_season_length or seasonality_from_freq(freq)
+        self.fallbacks = Counter()
         return self
+
+    def report(self) -> dict[str, Any]:
+        """What the run's record should say about the last dataset: its fallback counts."""
+        if self.series_time_limit is None:
+            return {}
+        return {
+            "series_time_limit_s": self.series_time_limit,
+            "fallback_to_seasonal_naive": dict(self.fallbacks),
+        }
+
+    def _prepared(self, values: np.ndarray) -> np.ndarray:
+        """One context imputed, zero when all missing, cut to ``max_history``."""
+        values = fill_missing(values)
+        if np.isnan(values).all():
+            values = np.zeros_like(values)
+        if self.max_history is not None:
+            values = values[-self.max_history :]
+        return values
 
     def _frame(self, series: list[np.ndarray]) -> pd.DataFrame:
         """Long frame (unique_id, ds, y) of the imputed, truncated contexts."""
         parts = []
         for i, values in enumerate(series):
-            values = fill_missing(values)
-            if np.isnan(values).all():
-                values = np.zeros_like(values)
-            if self.max_history is not None:
-                values = values[-self.max_history :]
+            values = self._prepared(values)
             parts.append(pd.DataFrame({"unique_id": i, "ds": np.arange(len(values)), "y": values}))
         return pd.concat(parts, ignore_index=True)
 
@@ -173,6 +201,8 @@ class StatsForecastBaseline:
 
         series = _as_numpy_series(inputs)
         spec = _levels_to_intervals(quantile_levels)
+        if self.series_time_limit is not None:
+            return self._predict_each(series, prediction_length, spec)
         name = self.MODELS[self.model]
         m = self.season_length
         forecaster = statsforecast.StatsForecast(
@@ -195,6 +225,74 @@ class StatsForecastBaseline:
         return torch.as_tensor(values, dtype=torch.float32), torch.as_tensor(
             point, dtype=torch.float32
         )
+
+    def _predict_each(
+        self, series: list[np.ndarray], prediction_length: int, spec: list[tuple[float, str, int]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fit series by series in worker processes, each under ``series_time_limit``."""
+        intervals = sorted({pct for _, side, pct in spec if side != "mid"})
+        jobs = [
+            (
+                self._prepared(values),
+                prediction_length,
+                self.season_length,
+                self.MODELS[self.model],
+                intervals,
+                self.series_time_limit,
+            )
+            for values in series
+        ]
+        processes = (os.cpu_count() or 1) if self.n_jobs < 1 else self.n_jobs
+        with multiprocessing.get_context("fork").Pool(min(processes, len(jobs))) as pool:
+            results = pool.map(_fit_one_series, jobs, chunksize=1)
+        values = np.empty((len(series), prediction_length, len(spec)))
+        point = np.empty((len(series), prediction_length))
+        for i, (forecast, status) in enumerate(results):
+            if status != "fitted":
+                self.fallbacks[status] += 1
+            point[i] = forecast["mean"]
+            for j, (_, side, pct) in enumerate(spec):
+                values[i, :, j] = forecast["mean"] if side == "mid" else forecast[f"{side}-{pct}"]
+        values = np.where(np.isnan(values), point[..., None], values)
+        return torch.as_tensor(values, dtype=torch.float32), torch.as_tensor(
+            point, dtype=torch.float32
+        )
+
+
+class _SeriesTimeout(Exception):
+    """Raised by SIGALRM inside a worker when a series' fit overruns its time limit."""
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise _SeriesTimeout
+
+
+def _fit_one_series(
+    job: tuple[np.ndarray, int, int, str, list[int], float],
+) -> tuple[dict[str, np.ndarray], str]:
+    """Forecast one series with a statsforecast model under a wall-clock limit (in a worker).
+
+    Returns the model's output dict (``mean``, ``lo-80``...) and ``"fitted"``, or Seasonal
+    Naive's with ``"timeout"`` / ``"error"``.
+    """
+    import statsforecast.models as sf_models
+
+    values, h, m, name, intervals, limit = job
+    levels = intervals or None
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        return getattr(sf_models, name)(season_length=m).forecast(y=values, h=h, level=levels), (
+            "fitted"
+        )
+    except _SeriesTimeout:
+        status = "timeout"
+    except Exception:  # any failure of the model on this series: fall back, and count it
+        status = "error"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    return sf_models.SeasonalNaive(season_length=m).forecast(y=values, h=h, level=levels), status
 
 
 def period_freq(freq: str) -> str:

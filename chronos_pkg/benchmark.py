@@ -15,6 +15,7 @@ import csv
 import logging
 import math
 import os
+import platform
 import time
 import traceback
 from collections.abc import Iterable, Sequence
@@ -356,7 +357,8 @@ def run_benchmark(
 
     Datasets already in the file for ``model_name`` are skipped; a missing dataset is logged
     and skipped; a failing dataset is logged with its traceback and the others still run.
-    Returns the rows written by this call.
+    Returns the rows written by this call, with a ``report`` column (the model's ``report()``
+    after each dataset) when the model has one.
     """
     writer = ResultWriter(output_path)
     rows = []
@@ -383,6 +385,8 @@ def run_benchmark(
             continue
         seconds = time.perf_counter() - started
         row = {"dataset": config.name, "model": model_name, **scores, "seconds": round(seconds, 3)}
+        if hasattr(model, "report"):  # e.g. series that fell back to another model
+            row["report"] = model.report()
         writer.write(row)
         rows.append(row)
         logger.info(
@@ -390,7 +394,8 @@ def run_benchmark(
         )
         if not (math.isfinite(scores["MASE"]) and math.isfinite(scores["WQL"])):
             logger.warning("%s: non-finite score", config.name)
-    return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    columns = list(RESULT_COLUMNS) + (["report"] if hasattr(model, "report") else [])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def default_data_dir() -> str | None:
@@ -466,9 +471,32 @@ def supported_predict_kwargs(forecaster: Any, candidates: dict[str, Any]) -> dic
     return kept
 
 
+VERSIONED_LIBRARIES = (
+    "chronos_pkg",
+    "torch",
+    "numpy",
+    "pandas",
+    "statsforecast",
+    "gluonts",
+    "transformers",
+)
+
+
+def library_versions() -> dict[str, str | None]:
+    """Python's and each library's installed version (None: not installed), for result records."""
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in VERSIONED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def describe_machine() -> dict[str, Any]:
     """CPU model, core count, platform, torch version and GPU name (if any) of this machine."""
-    import platform
 
     cpu = platform.processor() or platform.machine()
     try:

@@ -17,6 +17,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from chronos_pkg.baselines import BASELINE_NAMES, GluonTSDeepBaseline, StatsForecastBaseline
@@ -25,6 +26,7 @@ from chronos_pkg.benchmark import (
     build_forecaster,
     default_data_dir,
     describe_machine,
+    library_versions,
     load_benchmark_configs,
     model_context_length,
     run_benchmark,
@@ -63,6 +65,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--max-history", type=int, default=2500, help="statsforecast: fit on the last N points"
     )
+    p.add_argument(
+        "--series-time-limit",
+        type=float,
+        default=None,
+        help="statsforecast: seconds per series before it falls back to Seasonal Naive "
+        "(counted in the sidecar; default: no limit)",
+    )
     p.add_argument("--max-epochs", type=int, default=100, help="deep baselines: training epochs")
     p.add_argument("--num-batches-per-epoch", type=int, default=50, help="deep baselines")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -71,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def baseline_kwargs(args: argparse.Namespace) -> dict:
     if args.model in StatsForecastBaseline.MODELS:
-        return {"max_history": args.max_history}
+        return {"max_history": args.max_history, "series_time_limit": args.series_time_limit}
     if args.model in GluonTSDeepBaseline.MODELS:
         return {
             "max_epochs": args.max_epochs,
@@ -86,6 +95,16 @@ def write_sidecar(path: Path, run: dict) -> None:
     sidecar = path.with_name(path.name + ".json")
     runs = json.loads(sidecar.read_text())["runs"] if sidecar.is_file() else []
     sidecar.write_text(json.dumps({"runs": [*runs, run]}, indent=2) + "\n")
+
+
+def per_dataset(rows: pd.DataFrame | None) -> dict[str, dict]:
+    """Wall time (and the model's report, e.g. fallback counts) of each dataset scored."""
+    if rows is None:
+        return {}
+    out = {}
+    for row in rows.to_dict("records"):
+        out[row["dataset"]] = {"seconds": row["seconds"], **(row.get("report") or {})}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     before = ResultWriter(output).done
     interrupted = False
+    rows = None
     try:
-        run_benchmark(
+        rows = run_benchmark(
             forecaster,
             model_name,
             configs,
@@ -149,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             "started": start_time,
             "seconds": round(seconds, 1),
             "datasets": scored,
+            "per_dataset": per_dataset(rows),
             "interrupted": interrupted,
             "argv": sys.argv[1:] if argv is None else argv,
             "settings": {
@@ -159,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                 "quantiles": args.quantiles,
             },
             "machine": describe_machine(),
+            "versions": library_versions(),
         },
     )
     return 130 if interrupted else 0

@@ -93,7 +93,7 @@ def test_seasonal_naive_reproduces_published_numbers(shared_data_dir):
         for c in load_benchmark_configs("all")
         if manifest.get(c.name, {}).get("matches_published")
     ]
-    assert len(matching) >= 22
+    assert len(matching) == 23 and "exchange_rate" in {c.name for c in matching}
     model = SeasonalNaive()
     for config in matching:
         scores = evaluate_dataset(model, config, load_dataset(config, shared_data_dir), 100_000)
@@ -140,6 +140,30 @@ def test_statsforecast_baseline_quantiles(name):
         "zero-shot", "toy", "repo", offset=-6, prediction_length=6, num_rolls=1
     )
     assert np.isfinite(evaluate_dataset(model, config, data, 100)["MASE"])
+
+
+def test_series_time_limit_falls_back_to_seasonal_naive_and_counts():
+    pytest.importorskip("statsforecast")
+    data = series_from_table("toy", toy_table(n_series=3, length=200))
+    contexts = [t[:-6] for t in data.targets]
+    batch = StatsForecastBaseline("auto-ets", n_jobs=1).fit(data.targets, freq=data.freq)
+    expected, _ = batch.predict_quantiles(contexts, 6, (0.1, 0.5, 0.9))
+    each = StatsForecastBaseline("auto-ets", n_jobs=2, series_time_limit=60)
+    each.fit(data.targets, freq=data.freq)
+    fitted, _ = each.predict_quantiles(contexts, 6, (0.1, 0.5, 0.9))
+    torch.testing.assert_close(fitted, expected, rtol=1e-4, atol=1e-4)  # same model, same fit
+    assert each.report() == {"series_time_limit_s": 60, "fallback_to_seasonal_naive": {}}
+
+    hurried = StatsForecastBaseline("auto-arima", n_jobs=2, series_time_limit=1e-4)
+    hurried.fit(data.targets, freq=data.freq)
+    quantiles, mean = hurried.predict_quantiles(contexts, 6, (0.1, 0.5, 0.9))
+    assert hurried.report()["fallback_to_seasonal_naive"] == {"timeout": 3}
+    naive, _ = SeasonalNaive().fit(data.targets, freq=data.freq).predict_quantiles(contexts, 6)
+    torch.testing.assert_close(mean, naive[..., 0])  # Seasonal Naive's point forecast
+    hurried.fit(data.targets, freq=data.freq)
+    assert hurried.report()["fallback_to_seasonal_naive"] == {}  # counted per dataset
+    with pytest.raises(ValueError, match="series_time_limit"):
+        StatsForecastBaseline("auto-arima", series_time_limit=0)
 
 
 def test_statsforecast_fits_only_the_last_points():

@@ -48,6 +48,12 @@ def test_evaluate_writes_rows_sidecar_and_resumes(data_dir, tmp_path, caplog):
     sidecar = json.loads(out.with_name("sn.csv.json").read_text())
     assert sidecar["runs"][0]["machine"]["cpu_cores"] >= 1
     assert sidecar["runs"][0]["datasets"] == ["monash_cif_2016", "monash_m1_yearly"]
+    versions = sidecar["runs"][0]["versions"]
+    assert versions["python"] and versions["torch"] and versions["numpy"] and versions["pandas"]
+    assert {"statsforecast", "gluonts"} <= set(versions)
+    per_dataset = sidecar["runs"][0]["per_dataset"]
+    assert set(per_dataset) == {"monash_cif_2016", "monash_m1_yearly"}
+    assert all(d["seconds"] >= 0 for d in per_dataset.values())
     # a rerun skips both datasets and records a second run with none scored
     run([*args, "--data-dir", data_dir, "--output", out])
     assert len(pd.read_csv(out)) == 2

@@ -31,7 +31,7 @@ def run_dir(tmp_path: Path) -> Path:
 def test_export_writes_bf16_weights_provenance_and_logs(run_dir: Path, tmp_path: Path) -> None:
     out = export_model(run_dir, tmp_path / "default")
     config = json.loads((out / "config.json").read_text())
-    assert config["chronos_training"] == {"step": 7, "seed": 0}
+    assert config["chronos_training"]["step"] == 7 and config["chronos_training"]["seed"] == 0
     assert config["dtype"] == "bfloat16"
     assert (out / "train_config.yaml").read_text() == "seed: 0\n"
     assert (out / "training_log.jsonl").is_file()
@@ -45,6 +45,26 @@ def test_export_writes_bf16_weights_provenance_and_logs(run_dir: Path, tmp_path:
     a = pipeline.predict(context, prediction_length=8)
     b = original.predict(context, prediction_length=8)
     assert torch.allclose(a, b, atol=0.05, rtol=0.05)
+
+
+def test_export_records_run_cost_and_cumulative_totals(run_dir: Path, tmp_path: Path) -> None:
+    run = run_dir.parent
+    (run_dir / "train_config.yaml").write_text("trainer: {batch_size: 4}\n")
+    rows = [{"step": 5, "steps_per_s": 0.5}, {"step": 10, "steps_per_s": 2.5}]
+    (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    parent = export_model(run_dir, tmp_path / "parent")
+    training = json.loads((parent / "config.json").read_text())["chronos_training"]
+    assert training["train_seconds"] == 12.0  # 5 steps at 0.5/s + 5 at 2.5/s
+    assert training["windows"] == 40
+    assert training["cumulative"] == {"steps": 10, "windows": 40, "train_seconds": 12.0}
+
+    # a later run started from the exported model adds its own cost to the parent's
+    (run_dir / "train_config.yaml").write_text(f"trainer: {{batch_size: 2, init_from: {parent}}}\n")
+    (run / "log.jsonl").write_text(json.dumps({"step": 4, "steps_per_s": 1.0}) + "\n")
+    child = export_model(run_dir, tmp_path / "child")
+    training = json.loads((child / "config.json").read_text())["chronos_training"]
+    assert training["init_from"] == str(parent)
+    assert training["cumulative"] == {"steps": 14, "windows": 48, "train_seconds": 16.0}
 
 
 def test_export_rejects_bad_input(run_dir: Path, tmp_path: Path, capsys) -> None:

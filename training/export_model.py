@@ -9,14 +9,21 @@ Writes ``config.json`` + ``model.safetensors`` (the published Chronos-Bolt forma
 to ``--dtype``; the training provenance in ``config.json`` is kept), and copies the
 run's ``train_config.yaml`` and ``log.jsonl`` (as ``training_log.jsonl``) next to them, so the
 model card can point at the exact config and loss curve. An existing ``MODEL_CARD.md`` stays.
+
+The provenance gains what the run cost, from its log: ``train_seconds`` (the sum over logged
+intervals of steps / step rate, so pauses between resumed chunks do not count), ``windows``
+(steps x batch size) and, for a run started with ``trainer.init_from`` from an exported model,
+``cumulative`` totals that add the parent's: a model improved run after run keeps its whole cost.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from chronos_pkg.loading import pipeline_class_name, read_config
 
@@ -29,10 +36,10 @@ def export_model(checkpoint: Path, output: Path, dtype: str = "bfloat16") -> Pat
     from chronos_pkg.bolt import load_bolt_model, save_bolt_checkpoint
 
     model = load_bolt_model(checkpoint, config, device="cpu", dtype=dtype)  # checks the dtype
-    extra = {k: config[k] for k in ("chronos_training",) if k in config}
-    output.mkdir(parents=True, exist_ok=True)
-    save_bolt_checkpoint(model, output, extra=extra)
     run_dir = checkpoint.parent
+    provenance = {**config.get("chronos_training", {}), **run_cost(checkpoint, run_dir)}
+    output.mkdir(parents=True, exist_ok=True)
+    save_bolt_checkpoint(model, output, extra={"chronos_training": provenance})
     for source, name in (
         (checkpoint / "train_config.yaml", "train_config.yaml"),
         (run_dir / "log.jsonl", "training_log.jsonl"),
@@ -40,6 +47,55 @@ def export_model(checkpoint: Path, output: Path, dtype: str = "bfloat16") -> Pat
         if source.is_file():
             shutil.copyfile(source, output / name)
     return output
+
+
+def run_cost(checkpoint: Path, run_dir: Path) -> dict[str, Any]:
+    """Training time, windows and (with a parent model) cumulative totals of one run."""
+    import yaml
+
+    log = run_dir / "log.jsonl"
+    if not log.is_file():
+        return {}
+    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    if not rows:
+        return {}
+    seconds, previous = 0.0, 0
+    for row in rows:
+        if row["step"] > previous and row.get("steps_per_s"):
+            seconds += (row["step"] - previous) / row["steps_per_s"]
+        previous = row["step"]
+    steps = int(rows[-1]["step"])
+    cost: dict[str, Any] = {"train_seconds": round(seconds, 1)}
+    config_file = checkpoint / "train_config.yaml"
+    settings = yaml.safe_load(config_file.read_text()) if config_file.is_file() else None
+    trainer = (settings or {}).get("trainer") or {}
+    if "batch_size" in trainer:
+        cost["windows"] = steps * int(trainer["batch_size"])
+    totals = {
+        "steps": steps,
+        "windows": cost.get("windows"),
+        "train_seconds": cost["train_seconds"],
+    }
+    parent = trainer.get("init_from")
+    if parent:
+        cost["init_from"] = str(parent)
+        parent_config = Path(parent) / "config.json"
+        earlier = {}
+        if parent_config.is_file():
+            training = json.loads(parent_config.read_text()).get("chronos_training", {})
+            earlier = training.get("cumulative") or {
+                "steps": training.get("step"),
+                "windows": training.get("windows"),
+                "train_seconds": training.get("train_seconds"),
+            }
+        totals = {
+            key: (value + earlier[key])
+            if value is not None and earlier.get(key) is not None
+            else None
+            for key, value in totals.items()
+        }
+    cost["cumulative"] = totals
+    return cost
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import chronos_pkg
-from chronos_pkg.bolt.checkpoint import load_bolt_model
+from chronos_pkg.bolt.checkpoint import load_bolt_model, new_bolt_model
 from chronos_pkg.bolt.config import ChronosBoltConfig
 from chronos_pkg.bolt.pipeline import ChronosBoltPipeline
 from tests.bolt.conftest import bolt_contexts
@@ -56,3 +56,15 @@ def test_loading_rejects_weights_that_do_not_fit(micro_dir: Path, tmp_path: Path
     save_file(state, tmp_path / "model.safetensors")
     with pytest.raises(ValueError, match="missing"):
         load_bolt_model(tmp_path)
+
+
+def test_an_unknown_size_is_a_value_error():
+    with pytest.raises(ValueError, match="unknown Bolt size 'huge'"):
+        new_bolt_model(ChronosBoltConfig(), size="huge")
+
+
+def test_auto_device_and_dtype_names_load(micro_dir: Path) -> None:
+    model = load_bolt_model(micro_dir, device="auto")
+    assert model.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="unknown torch dtype"):
+        load_bolt_model(micro_dir, dtype="float33")

@@ -123,3 +123,25 @@ def test_predict_df_goes_through_predict_quantiles(ours: ChronosBoltPipeline) ->
     np.testing.assert_allclose(
         out["predictions"].to_numpy(), ours.predict(series)[0, 4].numpy(), rtol=1e-6
     )
+
+
+def test_batch_size_rules_and_default_are_those_of_chronos_t5(
+    micro_dir: Path, tiny_seq2seq_dir: Path
+) -> None:
+    """Bolt raised ValueError for every bad batch size, rejected np.int64 and forecast all
+    series in one pass; now both families check it the same way and default to 256."""
+    bolt = chronos_pkg.from_pretrained(micro_dir)
+    t5 = chronos_pkg.from_pretrained(tiny_seq2seq_dir)
+    x = bolt_contexts()[:3]
+    torch.testing.assert_close(bolt.predict(x, batch_size=np.int64(2)), bolt.predict(x))
+    for pipeline in (bolt, t5):
+        with pytest.raises(TypeError, match="batch_size must be an int"):
+            pipeline.predict(x, batch_size=2.0)
+        with pytest.raises(ValueError, match="batch_size must be >= 1"):
+            pipeline.predict(x, batch_size=0)
+
+    sizes = []
+    forecast = bolt.model.forecast
+    bolt.model.forecast = lambda context: sizes.append(len(context)) or forecast(context)
+    bolt.predict(torch.randn(300, 40))
+    assert sizes == [256, 44]

@@ -191,3 +191,31 @@ def test_deep_baseline_trains_and_forecasts_on_cpu():
     quantiles, _ = model.predict_quantiles(contexts, 6, LEVELS, start_timestamps=data.starts)
     assert quantiles.shape == (3, 6, 3)
     assert (quantiles[..., 0] <= quantiles[..., 2]).all()
+
+
+@pytest.mark.parametrize(
+    "inputs, error, match",
+    [
+        ([np.array([1.0, np.inf])], ValueError, "series 0: contains \\+/-inf"),
+        ([np.ones(3), np.ones((2, 2))], ValueError, "series 1: expected a 1-D series"),
+        ("abc", TypeError, "got a string"),
+        ([], ValueError, "inputs is empty"),
+    ],
+)
+def test_baselines_normalise_inputs_like_the_pipelines(inputs, error, match):
+    """inputs.py is the one place inputs are normalised: baselines reject what pipelines do."""
+    from chronos_pkg.inputs import to_context_tensor
+
+    with pytest.raises(error, match=match):
+        to_context_tensor(inputs)
+    with pytest.raises(error, match=match):
+        SeasonalNaive().predict_quantiles(inputs, prediction_length=2)
+
+
+def test_baselines_see_each_series_unpadded_in_float64():
+    short, long = np.array([1.0, 2.0, 3.0 + 1e-9]), np.arange(30.0)
+    quantiles, mean = SeasonalNaive(season_length=4).predict_quantiles(
+        [short, torch.from_numpy(long)], prediction_length=2, quantile_levels=[0.5]
+    )
+    assert mean[0].tolist() == pytest.approx([np.mean(short)] * 2)  # shorter than a season
+    assert mean[1].tolist() == [26.0, 27.0]

@@ -55,7 +55,7 @@ def run_cost(checkpoint: Path, run_dir: Path) -> dict[str, Any]:
     """Training time, windows and (with a parent model) cumulative totals of one run."""
     import yaml
 
-    log = run_dir / "log.jsonl"
+    log = run_dir / LOG_FILE
     if not log.is_file():
         return {}
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
@@ -68,7 +68,7 @@ def run_cost(checkpoint: Path, run_dir: Path) -> dict[str, Any]:
         previous = row["step"]
     steps = int(rows[-1]["step"])
     cost: dict[str, Any] = {"train_seconds": round(seconds, 1)}
-    config_file = checkpoint / "train_config.yaml"
+    config_file = checkpoint / TRAIN_CONFIG_FILE
     settings = yaml.safe_load(config_file.read_text()) if config_file.is_file() else None
     trainer = (settings or {}).get("trainer") or {}
     if "batch_size" in trainer:

@@ -101,7 +101,7 @@ fi
 
 "$PY" - "$STATUS" "$OUT/suite.json" "$DEVICE" <<'EOF'
 import json, sys
-from chronos_pkg.benchmark import describe_machine, library_versions
+from chronos_pkg.provenance import describe_machine, library_versions
 parts = {}
 for line in open(sys.argv[1]):
     name, rc, seconds, result = line.split()

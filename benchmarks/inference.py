@@ -36,9 +36,9 @@ import numpy as np
 import torch
 
 import chronos_pkg
-from chronos_pkg.benchmark import describe_machine
-from chronos_pkg.checkpoint import new_hf_model, save_checkpoint
-from chronos_pkg.config import ChronosConfig
+from chronos_pkg.provenance import describe_machine
+from chronos_pkg.t5.checkpoint import new_hf_model, save_checkpoint
+from chronos_pkg.t5.config import ChronosConfig
 
 CONTEXT_LENGTH, HORIZON, NUM_SAMPLES = 512, 64, 20
 

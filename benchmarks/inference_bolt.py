@@ -28,8 +28,9 @@ import numpy as np
 import torch
 
 import chronos_pkg
-from chronos_pkg.benchmark import describe_machine
-from chronos_pkg.bolt import ChronosBoltConfig, new_bolt_model, save_bolt_checkpoint
+from chronos_pkg.bolt.checkpoint import new_bolt_model, save_bolt_checkpoint
+from chronos_pkg.bolt.config import ChronosBoltConfig
+from chronos_pkg.provenance import describe_machine
 
 
 def random_walks(batch_size: int, length: int, seed: int) -> torch.Tensor:

@@ -4,7 +4,7 @@
     python benchmarks/kernel_synth.py --device cuda --end-to-end 1000000 \
         --output benchmarks/results/kernel_synth_cuda.json
 
-Both samplers draw the same compositions for the same ``(seed, i)`` (``chronos_pkg.kernel_synth``
+Both samplers draw the same compositions for the same ``(seed, i)`` (``chronos_pkg.synth.kernel_synth``
 has the plain per-series reference, ``sklearn_reference_series``). The two are timed in
 alternating rounds, at each ``--threads`` setting, so that a change in machine load hits both
 alike; the speedup is the ratio of total throughputs. ``--end-to-end N`` also times writing N
@@ -25,8 +25,12 @@ import sklearn
 import torch
 from threadpoolctl import threadpool_info
 
-from chronos_pkg.benchmark import describe_machine
-from chronos_pkg.kernel_synth import KernelSynth, generate_kernel_synth, sklearn_reference_series
+from chronos_pkg.provenance import describe_machine
+from chronos_pkg.synth.kernel_synth import (
+    KernelSynth,
+    generate_kernel_synth,
+    sklearn_reference_series,
+)
 
 
 def machine_info() -> dict[str, object]:

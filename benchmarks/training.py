@@ -29,10 +29,11 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from chronos_pkg.benchmark import describe_machine  # noqa: E402
-from chronos_pkg.train import LOG_FILE, train  # noqa: E402
-from chronos_pkg.train_config import load_train_config  # noqa: E402
-from chronos_pkg.train_task import make_task  # noqa: E402
+from chronos_pkg.provenance import describe_machine  # noqa: E402
+from chronos_pkg.train import train  # noqa: E402
+from chronos_pkg.train.config import load_train_config  # noqa: E402
+from chronos_pkg.train.state import LOG_FILE  # noqa: E402
+from chronos_pkg.train.task import make_task  # noqa: E402
 
 MICRO = {"d_model": 64, "d_ff": 128, "d_kv": 32, "num_heads": 2, "num_layers": 2}
 
@@ -118,7 +119,8 @@ def raw_step_seconds(args: argparse.Namespace) -> float:
 
 def data_batch_seconds(args: argparse.Namespace, batches: int = 5) -> float:
     """Seconds for one process to sample and tokenize one batch (what each loader worker does)."""
-    from chronos_pkg.training_data import WindowSampler, WindowSpec, build_sources
+    from chronos_pkg.train.sources import build_sources
+    from chronos_pkg.train.windows import WindowSampler, WindowSpec
 
     config = load_train_config(args.config, overrides(args))
     task = make_task(config.model, seed=0)

@@ -1,7 +1,11 @@
-"""What every forecasting pipeline shares: loading dispatch and the DataFrame adapter.
+"""What every forecasting pipeline shares: the pipeline registry, loading dispatch and the
+DataFrame adapter.
 
-Subclasses (``ChronosPipeline``, ``ChronosBoltPipeline``) implement ``_from_directory``,
-``save_pretrained``, ``predict``, ``predict_quantiles`` and ``embed``.
+Subclasses (``ChronosPipeline``, ``ChronosBoltPipeline``) are built from their network
+(``__init__(model)``), name the function that loads it (``load_model``, from the family's
+``checkpoint`` module) and their settings (``chronos_config``), and implement
+``save_pretrained``, ``predict``, ``_quantiles_of`` (``predict``'s output as quantiles and a
+mean, for :meth:`BasePipeline.predict_quantiles`) and ``embed``.
 """
 
 from __future__ import annotations
@@ -11,30 +15,29 @@ import inspect
 import os
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from chronos_pkg.inputs import ContextInput, check_quantile_levels
+from chronos_pkg.inputs import DEFAULT_QUANTILE_LEVELS, ContextInput, check_quantile_levels
 from chronos_pkg.loading import (
     DEFAULT_MODEL,
     default_model,
     pipeline_class_name,
-    read_config,
+    read_checkpoint_config,
     resolve_checkpoint,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
 
-DEFAULT_QUANTILE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-
-# pipeline class name in config.json -> module that defines it (imported lazily)
+# The pipeline registry: class name in config.json ("chronos_pipeline_class") -> module that
+# defines it, imported on first use. The names are the published format: never rename them.
 PIPELINE_MODULES = {
-    "ChronosPipeline": "chronos_pkg.pipeline",
-    "ChronosBoltPipeline": "chronos_pkg.bolt",
+    "ChronosPipeline": "chronos_pkg.t5.pipeline",
+    "ChronosBoltPipeline": "chronos_pkg.bolt.pipeline",
 }
 
 
@@ -74,33 +77,52 @@ class BasePipeline(ABC):
                     stacklevel=2,
                 )
         directory = resolve_checkpoint(path_or_id, **hub_kwargs)
-        config = read_config(directory)
+        config = read_checkpoint_config(directory)
         target = pipeline_class(pipeline_class_name(config))
         if not issubclass(target, cls):
             raise ValueError(
                 f"{directory} holds a {target.__name__} checkpoint, not a {cls.__name__}; "
                 "load it with chronos_pkg.from_pretrained"
             )
-        return target._from_directory(
-            Path(directory), config, device_map=device_map, torch_dtype=torch_dtype
-        )
+        return target(target.load_model(Path(directory), config, device_map, torch_dtype))
 
-    @classmethod
+    # (directory, parsed config.json, device, dtype) -> the network ``__init__`` takes
+    load_model: Callable[..., torch.nn.Module]
+
     @abstractmethod
-    def _from_directory(
-        cls,
-        directory: Path,
-        config: dict[str, Any],
-        device_map: str | torch.device | None,
-        torch_dtype: torch.dtype | str | None,
-    ) -> BasePipeline:
-        """Build the pipeline from a resolved checkpoint directory and its parsed config."""
+    def __init__(self, model: torch.nn.Module) -> None:
+        """A pipeline around a loaded network (kept as ``self.model``)."""
+        self.model = model
+
+    @property
+    @abstractmethod
+    def chronos_config(self) -> Any:
+        """The checkpoint's ``chronos_config`` (``ChronosConfig`` or ``ChronosBoltConfig``)."""
+
+    @property
+    def model_context_length(self) -> int:
+        """The most history steps the model reads; longer contexts are cut."""
+        return self.chronos_config.context_length
+
+    @property
+    def model_prediction_length(self) -> int:
+        """The horizon the model was trained for; longer ones are rolled out."""
+        return self.chronos_config.prediction_length
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
 
     @abstractmethod
     def save_pretrained(self, path: str | os.PathLike) -> None:
         """Write ``config.json`` + ``model.safetensors`` in the published format."""
 
     @abstractmethod
+    def predict(
+        self, inputs: ContextInput, prediction_length: int | None = None, **kwargs: Any
+    ) -> torch.Tensor:
+        """Forecasts (B, S, H): sample paths (Chronos-T5) or quantiles (Chronos-Bolt)."""
+
     def predict_quantiles(
         self,
         inputs: ContextInput,
@@ -108,7 +130,22 @@ class BasePipeline(ABC):
         quantile_levels: Sequence[float] = DEFAULT_QUANTILE_LEVELS,
         **kwargs: Any,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Quantiles (B, H, Q) and mean (B, H), float32."""
+        """Forecasts at ``quantile_levels``: quantiles (B, H, Q) and a mean (B, H), float32.
+
+        ``kwargs`` go to :meth:`predict`. Chronos-T5 takes the quantiles of its sample paths
+        (linear interpolation, like ``torch.quantile``) and their mean; Chronos-Bolt returns the
+        levels it predicts as they are, interpolates others linearly between them (clamped to
+        its outermost ones, with a warning, outside their range) and gives the median as mean.
+        """
+        levels = check_quantile_levels(quantile_levels)
+        forecast = self.predict(inputs, prediction_length, **kwargs)
+        return self._quantiles_of(forecast, levels)
+
+    @abstractmethod
+    def _quantiles_of(
+        self, forecast: torch.Tensor, levels: list[float]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Quantiles (B, H, Q) at ``levels`` and mean (B, H) of a :meth:`predict` output."""
 
     def _check_predict_kwargs(self, kwargs: dict[str, Any], caller: str) -> None:
         """Raise ``TypeError`` naming ``caller`` for options this pipeline's ``predict`` lacks,

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from chronos_pkg import __version__
-from chronos_pkg.base import DEFAULT_QUANTILE_LEVELS
+from chronos_pkg.inputs import DEFAULT_QUANTILE_LEVELS
 from chronos_pkg.loading import BUILTIN_MODELS, DEFAULT_MODEL, bundled_models, default_model
 
 logger = logging.getLogger(__name__)
@@ -137,15 +137,15 @@ def plot_suffixes() -> tuple[str, ...]:
 # ------------------------------------------------------------------------------------ commands
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` becomes ``cuda`` when a GPU is visible, else ``cpu``; others pass through."""
-    import torch
+def _device_flag(device: str) -> str:
+    """``--device``: ``auto`` becomes ``cuda`` when a GPU is visible, else ``cpu``; CUDA asked
+    for without a GPU is a ``CommandError`` (see :func:`chronos_pkg.devices.resolve_device`)."""
+    from chronos_pkg.devices import resolve_device
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise CommandError(f"--device {device} asked for, but torch sees no CUDA device")
-    return device
+    try:
+        return str(resolve_device(device))
+    except ValueError as err:
+        raise CommandError(f"--device: {err}") from err
 
 
 def _prediction_options(pipeline: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -188,38 +188,16 @@ def forecast_command(args: argparse.Namespace) -> int:
     columns, values and timestamps) first, then the model is loaded and run.
     """
     from chronos_pkg.base import from_pretrained
-    from chronos_pkg.dataframe import split_series
 
-    check_output_path(args.output, OUTPUT_SUFFIXES, "output", "--output")
-    if args.plot is not None:  # fail before any work if the plot cannot be drawn
-        from chronos_pkg.plotting import _require_matplotlib
-
-        _require_matplotlib()
-        check_output_path(args.plot, plot_suffixes(), "plot", "--plot")
-    columns = {
-        "--id-column": args.id_column,
-        "--timestamp-column": args.timestamp_column,
-        "--target": args.target,
-    }
-    history = read_table(args.input)
-    check_columns(history, columns, str(args.input))
-    frame_columns = {
-        "id_column": args.id_column,
-        "timestamp_column": args.timestamp_column,
-        "target": args.target,
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # split_series warns again, by id, in predict_df below
-        split_series(history, **frame_columns)  # validates targets, timestamps and frequencies
+    history, frame_columns = _checked_forecast_input(args)
     model = resolve_model(args.model, args.quiet)
-
     if args.verbose == 0:  # keep the terminal to our own two lines
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
     levels = list(args.quantile_levels)
     asked = sorted(set(levels) | (set(PLOT_BAND_LEVELS) if args.plot is not None else set()))
-    device = resolve_device(args.device)
+    device = _device_flag(args.device)
     logger.info("loading model %s on %s", model, device)
     pipeline = from_pretrained(model, device_map=device, torch_dtype=args.torch_dtype)
     forecast = pipeline.predict_df(
@@ -251,6 +229,35 @@ def forecast_command(args: argparse.Namespace) -> int:
         shown = min(n_series, args.plot_series)
         say(f"wrote a plot of {shown} of {n_series} series to {args.plot}")
     return 0
+
+
+def _checked_forecast_input(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The input table and its column names, after checking the output and plot paths and the
+    table's columns, values, timestamps and frequencies (no model is loaded yet)."""
+    from chronos_pkg.dataframe import split_series
+
+    check_output_path(args.output, OUTPUT_SUFFIXES, "output", "--output")
+    if args.plot is not None:  # fail before any work if the plot cannot be drawn
+        from chronos_pkg.plotting import _require_matplotlib
+
+        _require_matplotlib()
+        check_output_path(args.plot, plot_suffixes(), "plot", "--plot")
+    columns = {
+        "--id-column": args.id_column,
+        "--timestamp-column": args.timestamp_column,
+        "--target": args.target,
+    }
+    history = read_table(args.input)
+    check_columns(history, columns, str(args.input))
+    frame_columns = {
+        "id_column": args.id_column,
+        "timestamp_column": args.timestamp_column,
+        "target": args.target,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # split_series warns again, by id, in predict_df
+        split_series(history, **frame_columns)  # validates targets, timestamps and frequencies
+    return history, frame_columns
 
 
 def info_command(args: argparse.Namespace) -> int:
@@ -314,6 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
+    _add_forecast_command(commands, common)
+    _add_info_command(commands, common)
+    _add_models_command(commands, common)
+    return parser
+
+
+def _add_forecast_command(commands: Any, common: argparse.ArgumentParser) -> None:
     forecast = commands.add_parser(
         "forecast",
         parents=[common],
@@ -374,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forecast.set_defaults(handler=forecast_command)
 
+
+def _add_info_command(commands: Any, common: argparse.ArgumentParser) -> None:
     info = commands.add_parser(
         "info",
         parents=[common],
@@ -391,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
     info.set_defaults(handler=info_command)
 
+
+def _add_models_command(commands: Any, common: argparse.ArgumentParser) -> None:
     models = commands.add_parser(
         "models",
         parents=[common],
@@ -398,7 +416,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the built-in model names and whether this installation bundles them.",
     )
     models.set_defaults(handler=models_command)
-    return parser
 
 
 def _add_global_flags(parser: argparse.ArgumentParser, defaults: bool) -> None:

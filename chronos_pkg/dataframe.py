@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import warnings
 from collections.abc import Collection, Hashable, Sequence
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-logger = logging.getLogger(__name__)
+from chronos_pkg.frequency import infer_frequency
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 PREDICTIONS_COLUMN = "predictions"
@@ -130,21 +129,6 @@ def _first_unreadable(column: pd.Series, name: str, err: Exception) -> pd.Dateti
     ) from err
 
 
-def _infer_freq(stamps: pd.DatetimeIndex, series_id: Hashable) -> str:
-    if len(stamps) < 3:
-        raise ValueError(
-            f"series {series_id!r} has {len(stamps)} timestamps; at least 3 are needed to infer "
-            "its frequency"
-        )
-    freq = pd.infer_freq(stamps)
-    if freq is None:
-        raise ValueError(
-            f"cannot infer a frequency for series {series_id!r}: its timestamps are irregular "
-            "(fill gaps with NaN targets at the missing timestamps)"
-        )
-    return freq
-
-
 def split_series(
     df: pd.DataFrame,
     id_column: str = "id",
@@ -189,7 +173,7 @@ def split_series(
         grid = (int(end - start), int(ticks[start]), int(ticks[end - 1]))
         grid += (hash(ticks[start:end].tobytes()),)
         if grid not in known:
-            known[grid] = _infer_freq(stamps[start:end], series_id)
+            known[grid] = infer_frequency(stamps[start:end], series_id)
         freqs.append(known[grid])
     empty = [series_id for series_id, c in zip(ids, contexts) if np.isnan(c).all()]
     if empty:

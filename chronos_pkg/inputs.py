@@ -1,30 +1,35 @@
-"""Turning user input into one left-padded float32 context tensor, and checking arguments.
+"""Turning user input into context series, checking arguments, and the defaults they share.
 
-This is the only place where 1-D, 2-D, list, numpy and torch inputs are normalised, so every
-pipeline (Chronos-T5, Chronos-Bolt, baselines) rejects bad input with the same messages.
+This is the only place where 1-D, 2-D, list, numpy and torch inputs are normalised
+(:func:`to_series_list`, and :func:`to_context_tensor` for the left-padded batch the networks
+read), so every forecaster (Chronos-T5, Chronos-Bolt, the baselines) rejects bad input with the
+same messages.
 """
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-logger = logging.getLogger(__name__)
-
 ContextInput = torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray]
 
+# the nine levels of the Chronos benchmark and of the published Chronos-Bolt heads
+DEFAULT_QUANTILE_LEVELS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+DEFAULT_BATCH_SIZE = 256  # series per forward pass, for every family
 
-def _as_1d_float_tensor(series: object, index: int) -> torch.Tensor:
-    """One series as a float32 tensor, with a message naming the series when it is bad."""
+
+def _as_1d_float_tensor(
+    series: object, index: int, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """One series as a ``dtype`` tensor, with a message naming the series when it is bad."""
     where = f"series {index}"
     if isinstance(series, torch.Tensor):
         if series.is_complex() or series.dtype == torch.bool:
             raise TypeError(f"{where}: expected real numeric values, got dtype {series.dtype}")
-        tensor = series.detach().to("cpu", torch.float32)
+        tensor = series.detach().to("cpu", dtype)
     else:
         array = np.asarray(series)
         if array.dtype == object or not (
@@ -36,7 +41,8 @@ def _as_1d_float_tensor(series: object, index: int) -> torch.Tensor:
                 raise TypeError(f"{where}: non-numeric values ({array.dtype})") from err
         if np.iscomplexobj(array):
             raise TypeError(f"{where}: expected real numeric values, got complex")
-        tensor = torch.as_tensor(array.astype(np.float32, copy=False))
+        numpy_dtype = np.float64 if dtype == torch.float64 else np.float32
+        tensor = torch.as_tensor(array.astype(numpy_dtype, copy=False)).to(dtype)
     if tensor.dim() != 1:
         raise ValueError(f"{where}: expected a 1-D series, got shape {tuple(tensor.shape)}")
     if tensor.numel() == 0:
@@ -55,11 +61,12 @@ def left_pad(series: Sequence[torch.Tensor]) -> torch.Tensor:
     return out
 
 
-def to_context_tensor(inputs: ContextInput) -> torch.Tensor:
-    """Normalise ``inputs`` to a (B, T) float32 CPU tensor, left-padded with NaN.
+def to_series_list(inputs: ContextInput, dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+    """Normalise ``inputs`` to a list of 1-D ``dtype`` CPU tensors, one per series (NaN = missing).
 
     Accepts a 1-D or 2-D torch tensor or numpy array, or a list of 1-D series of any lengths.
-    NaN means missing anywhere. All-NaN series are kept (they forecast at scale 1) with a warning.
+    Raises ``TypeError``/``ValueError`` naming the series for non-numeric, complex, empty,
+    multi-dimensional or infinite values.
     """
     if isinstance(inputs, (torch.Tensor, np.ndarray)):
         ndim = inputs.dim() if isinstance(inputs, torch.Tensor) else inputs.ndim
@@ -80,7 +87,16 @@ def to_context_tensor(inputs: ContextInput) -> torch.Tensor:
             rows = [np.asarray(rows)]
     else:
         raise TypeError(f"unsupported input type {type(inputs).__name__}")
-    context = left_pad([_as_1d_float_tensor(r, i) for i, r in enumerate(rows)])
+    return [_as_1d_float_tensor(r, i, dtype) for i, r in enumerate(rows)]
+
+
+def to_context_tensor(inputs: ContextInput) -> torch.Tensor:
+    """Normalise ``inputs`` to a (B, T) float32 CPU tensor, left-padded with NaN.
+
+    Accepts what :func:`to_series_list` accepts. All-NaN series are kept (they forecast at
+    scale 1) with a warning.
+    """
+    context = left_pad(to_series_list(inputs))
     all_missing = torch.isnan(context).all(dim=-1)
     if all_missing.any():
         idx = all_missing.nonzero().flatten().tolist()
@@ -106,6 +122,17 @@ def check_num_samples(num_samples: int) -> int:
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     return int(num_samples)
+
+
+def check_batch_size(batch_size: int | None) -> int:
+    """Validate a batch size (an int >= 1); ``None`` gives :data:`DEFAULT_BATCH_SIZE`."""
+    if batch_size is None:
+        return DEFAULT_BATCH_SIZE
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return int(batch_size)
 
 
 def check_quantile_levels(quantile_levels: Sequence[float]) -> list[float]:

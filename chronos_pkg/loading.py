@@ -1,6 +1,9 @@
-"""Finding and reading checkpoints: local directories, built-in models, Hugging Face hub ids.
+"""Checkpoint files: finding them (local directories, built-in models, Hugging Face hub ids),
+reading and writing their ``config.json``.
 
-Shared by every model family so the loading branches are written once.
+Shared by every model family so the loading branches and the file format are written once. A
+checkpoint is ``config.json`` (the network's ``transformers`` config plus this package's own
+keys, :data:`OWN_KEYS`) and ``model.safetensors``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ BUILTIN_MODELS_DIR = Path(__file__).parent / "models"
 BUILTIN_MODELS = ("default", "default-bolt", "cpu-preview")
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+# top-level config.json keys that are ours, not the network config's
+OWN_KEYS = ("chronos_config", "chronos_pipeline_class")
 
 
 def bundled_models() -> list[str]:
@@ -81,7 +86,7 @@ def resolve_checkpoint(path_or_id: str | os.PathLike, **hub_kwargs: Any) -> Path
     return Path(snapshot_download(repo_id=name, allow_patterns=patterns, **hub_kwargs))
 
 
-def read_config(directory: Path) -> dict[str, Any]:
+def read_checkpoint_config(directory: Path) -> dict[str, Any]:
     """The parsed ``config.json`` of a checkpoint, checked to be a Chronos checkpoint."""
     config_path = directory / CONFIG_FILE
     if not config_path.is_file():
@@ -118,3 +123,25 @@ def pipeline_class_name(config: dict[str, Any]) -> str:
             else "ChronosPipeline"
         )
     return name
+
+
+def network_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The ``transformers`` part of a parsed ``config.json`` (without :data:`OWN_KEYS`)."""
+    return {k: v for k, v in config.items() if k not in OWN_KEYS}
+
+
+def write_checkpoint_config(
+    directory: Path,
+    network: dict[str, Any],
+    chronos_config: dict[str, Any],
+    pipeline_class: str,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``config.json``: the ``network`` config with ``chronos_config``, the pipeline class
+    name (a key of ``base.PIPELINE_MODULES``) and ``extra`` top-level entries (e.g. training
+    provenance); keys sorted, so equal configs give equal files."""
+    config = {**network, "chronos_config": chronos_config, "chronos_pipeline_class": pipeline_class}
+    config.update(extra or {})
+    path = Path(directory) / CONFIG_FILE
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return path

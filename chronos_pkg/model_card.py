@@ -14,7 +14,12 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from chronos_pkg.loading import WEIGHTS_FILE, pipeline_class_name, read_config, resolve_checkpoint
+from chronos_pkg.loading import (
+    WEIGHTS_FILE,
+    pipeline_class_name,
+    read_checkpoint_config,
+    resolve_checkpoint,
+)
 
 MODEL_CARD_FILE = "MODEL_CARD.md"
 # transformers config fields worth showing, T5 first, then GPT-2 names
@@ -71,7 +76,7 @@ def checkpoint_summary(path_or_id: str | os.PathLike) -> dict[str, Any]:
     ``path_or_id`` is anything ``from_pretrained`` accepts (directory, built-in name, hub id).
     """
     directory = resolve_checkpoint(path_or_id)
-    config = read_config(directory)
+    config = read_checkpoint_config(directory)
     weights = directory / WEIGHTS_FILE
     summary: dict[str, Any] = {
         "path": str(directory),

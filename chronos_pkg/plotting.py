@@ -1,4 +1,5 @@
-"""Pictures of forecasts: each series' recent history with the median and a prediction band.
+"""Pictures of forecasts (each series' recent history with the median and a prediction band)
+and of generated series (a grid of small line plots).
 
 matplotlib is an optional dependency (the ``eval`` extra); it is imported when a plot is drawn,
 so the rest of the package works without it. Figures are built with the object-oriented API
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from chronos_pkg.dataframe import PREDICTIONS_COLUMN
+from chronos_pkg.series_io import SeriesCollection, as_series_list
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -83,16 +85,9 @@ def plot_forecast(
     A ``matplotlib.figure.Figure``; save it with ``fig.savefig(path)`` or use ``save_forecast_plot``.
     """
     _require_matplotlib()
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
 
-    for frame, name, columns in (
-        (history, "history", (id_column, timestamp_column, target)),
-        (forecast, "forecast", (id_column, timestamp_column, PREDICTIONS_COLUMN)),
-    ):
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise ValueError(f"the {name} frame has no column(s) {missing}")
+    _check_plot_columns(history, forecast, id_column, timestamp_column, target)
     lower, upper = band_columns(forecast, coverage)
     if max_series < 1:
         raise ValueError(f"max_series must be >= 1, got {max_series}")
@@ -107,49 +102,76 @@ def plot_forecast(
         future = forecast[forecast[id_column] == series_id]
         if future.empty:
             raise ValueError(f"series {series_id!r} is not in the forecast frame")
-        future_time = pd.to_datetime(future[timestamp_column])
-        start, end = future_time.min(), future_time.max()
         past = history[history[id_column] == series_id]
-        past = past.assign(**{timestamp_column: pd.to_datetime(past[timestamp_column])})
-        past = past.sort_values(timestamp_column)
         shown = history_length if history_length is not None else max(3 * len(future), 48)
-        before = past[past[timestamp_column] < start].tail(shown)
-        # observations inside the forecast window (a held-out test) are drawn too
-        during = past[(past[timestamp_column] >= start) & (past[timestamp_column] <= end)]
-        observed = pd.concat([before, during])
-
-        ax.plot(
-            observed[timestamp_column], observed[target], color="black", lw=1.0, label="observed"
-        )
-        ax.fill_between(
-            future_time,
-            future[lower].to_numpy(dtype=float),
-            future[upper].to_numpy(dtype=float),
-            color="tab:blue",
-            alpha=0.25,
-            lw=0,
-            label=f"{coverage:.0%} prediction interval ({lower}-{upper} quantiles)",
-        )
-        ax.plot(
-            future_time,
-            future[PREDICTIONS_COLUMN],
-            color="tab:blue",
-            lw=1.5,
-            label="median forecast",
-        )
-        if not before.empty:  # where the forecast starts
-            ax.axvline(before[timestamp_column].iloc[-1], color="grey", lw=0.8, ls="--")
+        _draw_series(ax, past, future, timestamp_column, target, shown, (lower, upper), coverage)
         ax.set_title(str(series_id), loc="left", fontsize=10)
-        ax.set_ylabel(target)
-        locator = AutoDateLocator()
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-        ax.grid(alpha=0.3)
     axes[-1].set_xlabel(timestamp_column)
     axes[0].legend(loc="upper left", fontsize=8, ncols=3)
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _check_plot_columns(
+    history: pd.DataFrame,
+    forecast: pd.DataFrame,
+    id_column: str,
+    timestamp_column: str,
+    target: str,
+) -> None:
+    for frame, name, columns in (
+        (history, "history", (id_column, timestamp_column, target)),
+        (forecast, "forecast", (id_column, timestamp_column, PREDICTIONS_COLUMN)),
+    ):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"the {name} frame has no column(s) {missing}")
+
+
+def _draw_series(
+    ax: Any,
+    past: pd.DataFrame,
+    future: pd.DataFrame,
+    timestamp_column: str,
+    target: str,
+    shown: int,
+    band: tuple[str, str],
+    coverage: float,
+) -> None:
+    """One panel: the last ``shown`` observations, observations inside the forecast window
+    (a held-out test), the ``band`` quantile columns shaded and the median."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    future_time = pd.to_datetime(future[timestamp_column])
+    start, end = future_time.min(), future_time.max()
+    past = past.assign(**{timestamp_column: pd.to_datetime(past[timestamp_column])})
+    past = past.sort_values(timestamp_column)
+    before = past[past[timestamp_column] < start].tail(shown)
+    during = past[(past[timestamp_column] >= start) & (past[timestamp_column] <= end)]
+    observed = pd.concat([before, during])
+    lower, upper = band
+
+    ax.plot(observed[timestamp_column], observed[target], color="black", lw=1.0, label="observed")
+    ax.fill_between(
+        future_time,
+        future[lower].to_numpy(dtype=float),
+        future[upper].to_numpy(dtype=float),
+        color="tab:blue",
+        alpha=0.25,
+        lw=0,
+        label=f"{coverage:.0%} prediction interval ({lower}-{upper} quantiles)",
+    )
+    ax.plot(
+        future_time, future[PREDICTIONS_COLUMN], color="tab:blue", lw=1.5, label="median forecast"
+    )
+    if not before.empty:  # where the forecast starts
+        ax.axvline(before[timestamp_column].iloc[-1], color="grey", lw=0.8, ls="--")
+    ax.set_ylabel(target)
+    locator = AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.grid(alpha=0.3)
 
 
 def save_forecast_plot(
@@ -163,4 +185,34 @@ def save_forecast_plot(
     path = Path(path)
     fig.savefig(path, dpi=100)
     logger.info("wrote forecast plot to %s", path)
+    return path
+
+
+def plot_series_grid(
+    series: SeriesCollection, path: str | os.PathLike, *, columns: int = 4, title: str | None = None
+) -> Path:
+    """Save a grid of small line plots of ``series`` (e.g. synthetic data) to an image file."""
+    _require_matplotlib()
+    from matplotlib.figure import Figure
+
+    arrays = as_series_list(series)
+    if not arrays:
+        raise ValueError("nothing to plot: no series given")
+    if columns < 1:
+        raise ValueError(f"columns must be >= 1, got {columns}")
+    rows = -(-len(arrays) // columns)
+    figure = Figure(figsize=(3 * columns, 2 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < len(arrays):
+            ax.plot(arrays[i], linewidth=0.8)
+            ax.set_title(f"series {i}", fontsize=8)
+            ax.tick_params(labelsize=6)
+        else:
+            ax.axis("off")
+    if title:
+        figure.suptitle(title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
     return path

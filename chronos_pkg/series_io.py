@@ -1,5 +1,9 @@
 """Reading and writing collections of univariate time series (parquet and GluonTS arrow).
 
+The one home for series files, used by training (file sources), synthetic data (shards),
+validation and the benchmark (dataset files); that includes reading Arrow list columns
+(:func:`split_list_array`) and the data-directory variable (:data:`DATA_DIR_ENV`).
+
 Two on-disk layouts are understood:
 
 - parquet in the shared data schema: one row per series with ``id`` (string), ``timestamp``
@@ -8,40 +12,36 @@ Two on-disk layouts are understood:
   ``gluonts.dataset.common.FileDataset`` read) with ``start`` (timestamp) and ``target``
   (list of float32). Arrow IPC *streams* (e.g. Hugging Face ``datasets`` cache files) are read too.
 
-A path is a single file or a directory of such files. Large synthetic corpora are written as
-numbered shards by :func:`write_shards`, which can resume an interrupted run.
+A path is a single file or a directory of such files (large synthetic corpora are numbered
+shards, see :mod:`chronos_pkg.synth.shards`).
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import re
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from multiprocessing import get_context
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-logger = logging.getLogger(__name__)
-
 SeriesFormat = Literal["arrow", "parquet"]
 SeriesCollection = np.ndarray | Sequence[np.ndarray]
-ShardMaker = Callable[[int, int], SeriesCollection]
 
 FORMAT_SUFFIXES: dict[str, str] = {"arrow": ".arrow", "parquet": ".parquet"}
 SERIES_SUFFIXES = (".arrow", ".parquet", ".feather")
 DEFAULT_START = "2000-01-01 00:00:00"
 DEFAULT_FREQ = "h"
-DATA_DIR_ENV = "CHRONOS_PKG_DATA_DIR"
-MANIFEST_NAME = ".manifest.json"  # hidden, so GluonTS' FileDataset does not try to load it
+DATA_DIR_ENV = "CHRONOS_PKG_DATA_DIR"  # where dataset names are looked up
+
+
+def default_data_dir() -> str | None:
+    """The data directory named by ``$CHRONOS_PKG_DATA_DIR``, or None when it is unset."""
+    return os.environ.get(DATA_DIR_ENV) or None
 
 
 # ----------------------------------------------------------------------------------- reading
@@ -58,7 +58,7 @@ def resolve_data_path(
     path = Path(name_or_path)
     if path.exists():
         return path
-    data_dir = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
+    data_dir = data_dir if data_dir is not None else default_data_dir()
     if data_dir is not None:
         for candidate in (
             path,
@@ -138,19 +138,42 @@ def _iter_batches(path: Path, column: str) -> Iterator[pa.RecordBatch]:
             yield batch.select([column])
 
 
-def _split_list_array(array: pa.Array, where: str) -> Iterator[np.ndarray]:
-    """Each entry of a (large) list array as its own float32 array; nulls become NaN."""
+def list_parts(array: pa.Array, where: str) -> tuple[pa.Array, np.ndarray]:
+    """The flat values and the (N + 1,) int64 offsets of a (large) list array of scalars.
+
+    Raises ``TypeError`` for a column that is not a list and ``ValueError`` for nested lists
+    (multivariate targets), naming ``where``.
+    """
     if not (pa.types.is_list(array.type) or pa.types.is_large_list(array.type)):
         raise TypeError(f"{where}: expected a list column of numbers, got {array.type}")
     if pa.types.is_list(array.type.value_type) or pa.types.is_large_list(array.type.value_type):
         raise ValueError(f"{where}: multivariate (nested list) targets are not supported")
-    offsets = array.offsets.to_numpy()
-    values = array.values.cast(pa.float64()).to_numpy(zero_copy_only=False)
-    for i in range(len(array)):
-        if not array[i].is_valid:
-            yield np.empty(0, dtype=np.float32)
-            continue
-        yield np.array(values[offsets[i] : offsets[i + 1]], dtype=np.float32)
+    return array.values, array.offsets.to_numpy().astype(np.int64)
+
+
+def split_list_array(
+    array: pa.Array | pa.ChunkedArray, where: str, dtype: np.dtype | type = np.float32
+) -> list[np.ndarray]:
+    """Each row of a list column as its own numpy array of ``dtype``.
+
+    Numbers are read as float64 first, so missing values (nulls) become NaN; other values
+    (timestamps) are converted as they are. A null row gives an empty array.
+    """
+    if isinstance(array, pa.ChunkedArray):
+        chunks = array.chunks or [pa.array([], array.type)]
+        array = pa.concat_arrays(chunks) if len(chunks) > 1 else chunks[0]
+    values, offsets = list_parts(array, where)
+    if pa.types.is_floating(values.type) or pa.types.is_integer(values.type):
+        flat = values.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    else:
+        flat = values.to_numpy(zero_copy_only=False)
+    valid = array.is_valid().to_numpy(zero_copy_only=False)
+    return [
+        np.array(flat[offsets[i] : offsets[i + 1]], dtype=dtype)
+        if valid[i]
+        else np.empty(0, dtype=dtype)
+        for i in range(len(array))
+    ]
 
 
 def iter_series(path: str | os.PathLike, column: str = "target") -> Iterator[np.ndarray]:
@@ -165,7 +188,7 @@ def iter_series(path: str | os.PathLike, column: str = "target") -> Iterator[np.
     """
     for file in list_series_files(path):
         for batch in _iter_batches(file, column):
-            yield from _split_list_array(batch.column(0), f"{file}:{column}")
+            yield from split_list_array(batch.column(0), f"{file}:{column}")
 
 
 def read_series(path: str | os.PathLike, column: str = "target") -> list[np.ndarray]:
@@ -173,7 +196,8 @@ def read_series(path: str | os.PathLike, column: str = "target") -> list[np.ndar
     return list(iter_series(path, column))
 
 
-def _count_rows(path: Path) -> int:
+def count_rows(path: Path) -> int:
+    """Number of series in one file, read from its metadata."""
     kind = _file_kind(path)
     if kind == "parquet":
         return pq.ParquetFile(path).metadata.num_rows
@@ -186,13 +210,14 @@ def _count_rows(path: Path) -> int:
 
 def count_series(path: str | os.PathLike) -> int:
     """Number of series stored at ``path`` (file or directory), read from metadata."""
-    return sum(_count_rows(file) for file in list_series_files(path))
+    return sum(count_rows(file) for file in list_series_files(path))
 
 
 # ----------------------------------------------------------------------------------- writing
 
 
-def _as_series_list(series: SeriesCollection) -> list[np.ndarray]:
+def as_series_list(series: SeriesCollection) -> list[np.ndarray]:
+    """A 2-D array or a list of 1-D arrays as a list of 1-D arrays (``ValueError`` otherwise)."""
     if isinstance(series, np.ndarray):
         if series.ndim != 2:
             raise ValueError(
@@ -231,7 +256,7 @@ def series_table(
     schema ``id`` / ``timestamp`` / ``target``, timestamps running from ``start`` every ``freq``.
     Values are stored as float32.
     """
-    arrays = _as_series_list(series)
+    arrays = as_series_list(series)
     if ids is not None and len(ids) != len(arrays):
         raise ValueError(f"got {len(ids)} ids for {len(arrays)} series")
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)
@@ -257,7 +282,7 @@ def series_table(
     raise ValueError(f"format must be 'arrow' or 'parquet', got {format!r}")
 
 
-def _write_table_atomic(table: pa.Table, path: Path, format: SeriesFormat) -> None:
+def write_table_atomic(table: pa.Table, path: Path, format: SeriesFormat) -> None:
     """Write to a hidden temporary file and rename, so ``path`` is either complete or absent."""
     tmp = path.with_name(f".{path.name}.tmp")
     if format == "arrow":
@@ -294,200 +319,36 @@ def write_series(
     format = format or infer_format(path)
     table = series_table(series, format, start=start, freq=freq, ids=ids)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_table_atomic(table, path, format)
+    write_table_atomic(table, path, format)
     return path
 
 
-def shard_path(output_dir: Path, index: int, format: SeriesFormat) -> Path:
-    return output_dir / f"part-{index:05d}{FORMAT_SUFFIXES[format]}"
-
-
-def _produce_shard(
-    make_shard: ShardMaker,
-    begin: int,
-    end: int,
-    path: Path,
-    format: SeriesFormat,
-    start: str,
-    freq: str,
-    id_prefix: str,
-) -> int:
-    series = _as_series_list(make_shard(begin, end))
-    if len(series) != end - begin:
-        raise RuntimeError(f"shard maker returned {len(series)} series for range [{begin}, {end})")
-    ids = [f"{id_prefix}{i}" for i in range(begin, end)]
-    _write_table_atomic(series_table(series, format, start=start, freq=freq, ids=ids), path, format)
-    return end - begin
-
-
-def _limit_threads(num_threads: int) -> None:
-    """Worker initialiser: share the machine's cores between worker processes."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(num_threads)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(num_threads)
-
-
-def _check_manifest(output_dir: Path, manifest: dict[str, Any], resume: bool) -> None:
-    manifest_path = output_dir / MANIFEST_NAME
-    existing_shards = list(output_dir.glob("part-*")) if output_dir.is_dir() else []
-    if not resume:
-        if manifest_path.exists() or existing_shards:
-            raise FileExistsError(
-                f"{output_dir} already holds shards: pass resume=True (--resume) or use a new path"
-            )
-        return
-    if not manifest_path.exists():
-        if existing_shards:
-            raise ValueError(
-                f"{output_dir} holds shards but no {MANIFEST_NAME}: cannot check they match"
-            )
-        return
-    previous = json.loads(manifest_path.read_text())
-    for key, value in manifest.items():
-        if key != "num_series" and previous.get(key) != value:
-            raise ValueError(
-                f"cannot resume {output_dir}: {key} was {previous.get(key)!r}, now {value!r}; "
-                "use the same settings or a new path"
-            )
-
-
-def write_shards(
-    make_shard: ShardMaker,
-    num_series: int,
-    output_dir: str | os.PathLike,
-    *,
-    shard_size: int = 4096,
-    format: SeriesFormat = "arrow",
-    resume: bool = False,
-    workers: int = 1,
-    metadata: dict[str, Any] | None = None,
-    start: str = DEFAULT_START,
-    freq: str = DEFAULT_FREQ,
-    id_prefix: str = "",
-    progress: bool = True,
-) -> list[Path]:
-    """Generate ``num_series`` series shard by shard into ``output_dir``, resumably.
-
-    Shard ``k`` holds series ``[k * shard_size, min((k + 1) * shard_size, num_series))``, made by
-    ``make_shard(begin, end)`` (a 2-D array or a list of 1-D arrays), and is written atomically as
-    ``part-{k:05d}.arrow`` / ``.parquet``. A killed run keeps its finished shards; with
-    ``resume=True`` only missing or incomplete shards are made, so when ``make_shard`` is a
-    deterministic function of the index range the result equals one uninterrupted run.
-    ``metadata`` (generator settings) is stored in ``.manifest.json`` and must match on resume.
-    With ``workers > 1`` shards are made in spawned processes, so ``make_shard`` must pickle.
-
-    Returns
-    -------
-    The shard paths, in order.
-    """
-    if num_series < 0:
-        raise ValueError(f"num_series must be >= 0, got {num_series}")
-    if shard_size < 1:
-        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if format not in FORMAT_SUFFIXES:
-        raise ValueError(f"format must be 'arrow' or 'parquet', got {format!r}")
-    output_dir = Path(output_dir)
-    manifest = {
-        "num_series": num_series,
-        "shard_size": shard_size,
-        "format": format,
-        "start": start,
-        "freq": freq,
-        "id_prefix": id_prefix,
-        "metadata": json.loads(json.dumps(metadata or {})),
-    }
-    _check_manifest(output_dir, manifest, resume)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
-    for stale in output_dir.glob(".part-*.tmp"):  # left by a killed writer
-        stale.unlink()
-
-    num_shards = -(-num_series // shard_size)
-    ranges = [(k * shard_size, min((k + 1) * shard_size, num_series)) for k in range(num_shards)]
-    paths = [shard_path(output_dir, k, format) for k in range(num_shards)]
-    expected = {p.name for p in paths}
-    for extra in output_dir.glob("part-*"):  # shards beyond a smaller new num_series
-        if extra.name not in expected:
-            extra.unlink()
-    todo = [
-        k
-        for k in range(num_shards)
-        if not (paths[k].exists() and _count_rows(paths[k]) == ranges[k][1] - ranges[k][0])
-    ]
-    done = num_series - sum(ranges[k][1] - ranges[k][0] for k in todo)
-    if done:
-        logger.info("resuming %s: %d of %d series already written", output_dir, done, num_series)
-
-    from tqdm.auto import tqdm
-
-    args = [(ranges[k][0], ranges[k][1], paths[k], format, start, freq, id_prefix) for k in todo]
-    with tqdm(
-        total=num_series, initial=done, unit="series", disable=not progress, desc=output_dir.name
-    ) as bar:
-        if workers == 1 or len(todo) <= 1:
-            for arg in args:
-                bar.update(_produce_shard(make_shard, *arg))
-        else:
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            with ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=get_context("spawn"),
-                initializer=_limit_threads,
-                initargs=(threads,),
-            ) as pool:
-                pending = {pool.submit(_produce_shard, make_shard, *arg) for arg in args}
-                try:
-                    while pending:
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for future in finished:
-                            bar.update(future.result())
-                except BaseException:
-                    for future in pending:
-                        future.cancel()
-                    raise
-    return paths
-
-
-# ---------------------------------------------------------------------------------- plotting
-
-
-def plot_series_grid(
-    series: SeriesCollection, path: str | os.PathLike, *, columns: int = 4, title: str | None = None
+def convert_to_arrow(
+    path: str | os.PathLike, output: str | os.PathLike, chunk_size: int = 4096
 ) -> Path:
-    """Save a grid of small line plots of ``series`` to an image file (needs matplotlib)."""
-    try:
-        import matplotlib
+    """Stream the series at ``path`` (parquet/arrow, file or directory) into one Arrow IPC file
+    of float32 ``target`` lists, holding at most ``chunk_size`` series in memory (what a
+    memory-mapped training source reads)."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    schema = pa.schema([("target", pa.large_list(pa.float32()))])
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        buffer: list[np.ndarray] = []
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise ImportError(
-            "plotting needs matplotlib: pip install matplotlib (or chronos_pkg[plot])"
-        ) from err
-    arrays = _as_series_list(series)
-    if not arrays:
-        raise ValueError("nothing to plot: no series given")
-    if columns < 1:
-        raise ValueError(f"columns must be >= 1, got {columns}")
-    rows = -(-len(arrays) // columns)
-    figure, axes = plt.subplots(
-        rows, columns, figsize=(3 * columns, 2 * rows), squeeze=False, constrained_layout=True
-    )
-    for i, ax in enumerate(axes.flat):
-        if i < len(arrays):
-            ax.plot(arrays[i], linewidth=0.8)
-            ax.set_title(f"series {i}", fontsize=8)
-            ax.tick_params(labelsize=6)
-        else:
-            ax.axis("off")
-    if title:
-        figure.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+        def flush() -> None:
+            lengths = np.array([len(a) for a in buffer], dtype=np.int64)
+            offsets = np.concatenate([[0], np.cumsum(lengths)])
+            values = np.concatenate(buffer).astype(np.float32)
+            array = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values))
+            writer.write_batch(pa.record_batch([array], schema=schema))
+            buffer.clear()
+
+        for series in iter_series(path):
+            buffer.append(series)
+            if len(buffer) >= chunk_size:
+                flush()
+        if buffer:
+            flush()
+    os.replace(tmp, output)
+    return output

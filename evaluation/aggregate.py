@@ -16,7 +16,7 @@ import logging
 import os
 from pathlib import Path
 
-from chronos_pkg.aggregate import (
+from chronos_pkg.eval.aggregate import (
     compare,
     load_published,
     load_results,

@@ -18,20 +18,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-import torch
 
-from chronos_pkg.baselines import BASELINE_NAMES, GluonTSDeepBaseline, StatsForecastBaseline
-from chronos_pkg.benchmark import (
-    ResultWriter,
+from chronos_pkg.devices import resolve_device
+from chronos_pkg.eval.baselines import BASELINE_NAMES, GluonTSDeepBaseline, StatsForecastBaseline
+from chronos_pkg.eval.datasets import default_data_dir, load_benchmark_configs
+from chronos_pkg.eval.forecasters import (
     build_forecaster,
-    default_data_dir,
-    describe_machine,
-    library_versions,
-    load_benchmark_configs,
     model_context_length,
-    run_benchmark,
     supported_predict_kwargs,
 )
+from chronos_pkg.eval.harness import ResultWriter, run_benchmark
+from chronos_pkg.provenance import describe_machine, library_versions
 
 logger = logging.getLogger("evaluation.evaluate")
 
@@ -50,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--output", default=None, help="result CSV (default: results-<model>.csv)")
     p.add_argument("--model-name", default=None, help="name in the CSV (default: --model)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="auto", help="cpu, cuda[:N] or auto (default: auto)")
     p.add_argument("--torch-dtype", default=None, help="e.g. bfloat16 (default: the checkpoint's)")
     p.add_argument("--batch-size", type=int, default=None, help="series per model call")
     p.add_argument("--num-samples", type=int, default=20, help="sample paths (Chronos-T5)")
@@ -75,7 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-epochs", type=int, default=100, help="deep baselines: training epochs")
     p.add_argument("--num-batches-per-epoch", type=int, default=50, help="deep baselines")
     p.add_argument("-v", "--verbose", action="store_true")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.device = str(resolve_device(args.device))  # the sidecar records the device used
+    return args
 
 
 def baseline_kwargs(args: argparse.Namespace) -> dict:
@@ -121,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model_name = args.model_name or args.model
     output = Path(args.output or f"results-{Path(model_name).name}.csv")
-    is_baseline = args.model in BASELINE_NAMES
-    batch_size = args.batch_size or (100_000 if is_baseline else 256)
+    batch_size = args.batch_size or (100_000 if args.model in BASELINE_NAMES else 256)
     started = time.perf_counter()  # the total includes loading the model and the data
     start_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
     forecaster = build_forecaster(
@@ -162,28 +160,32 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - started
     scored = [c.name for c in configs if (c.name, model_name) in ResultWriter(output).done - before]
     logger.info("%d datasets scored in %.1f s", len(scored), seconds)
-    write_sidecar(
-        output,
-        {
-            "model": model_name,
-            "started": start_time,
-            "seconds": round(seconds, 1),
-            "datasets": scored,
-            "per_dataset": per_dataset(rows),
-            "interrupted": interrupted,
-            "argv": sys.argv[1:] if argv is None else argv,
-            "settings": {
-                "batch_size": batch_size,
-                "predict_kwargs": predict_kwargs,
-                "baseline_kwargs": baseline_kwargs(args),
-                "device": args.device,
-                "quantiles": args.quantiles,
-            },
-            "machine": describe_machine(),
-            "versions": library_versions(),
-        },
-    )
+    run = {
+        "model": model_name,
+        "started": start_time,
+        "seconds": round(seconds, 1),
+        "datasets": scored,
+        "per_dataset": per_dataset(rows),
+        "interrupted": interrupted,
+        "argv": sys.argv[1:] if argv is None else argv,
+    }
+    settings = {"batch_size": batch_size, "predict_kwargs": predict_kwargs}
+    write_sidecar(output, {**run, "settings": _settings(args, settings), **_provenance()})
     return 130 if interrupted else 0
+
+
+def _settings(args: argparse.Namespace, chosen: dict) -> dict:
+    """The settings a run's record keeps: batch size, model options, device, quantile rule."""
+    return {
+        **chosen,
+        "baseline_kwargs": baseline_kwargs(args),
+        "device": args.device,
+        "quantiles": args.quantiles,
+    }
+
+
+def _provenance() -> dict:
+    return {"machine": describe_machine(), "versions": library_versions()}
 
 
 if __name__ == "__main__":

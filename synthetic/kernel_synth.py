@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from chronos_pkg.kernel_synth import generate_kernel_synth
+from chronos_pkg.synth.kernel_synth import generate_kernel_synth
 from synthetic.shards_cli import add_output_arguments, run_generator
 
 
@@ -34,22 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run_generator(
         args,
-        lambda: generate_kernel_synth(
-            args.output,
-            args.num_series,
-            length=args.length,
-            max_kernels=args.max_kernels,
-            seed=args.seed,
-            format=args.format,
-            device=args.device,
-            workers=args.workers,
-            batch_size=args.batch_size,
-            shard_size=args.shard_size,
-            resume=args.resume,
-            progress=not args.no_progress,
-        ),
-        title="KernelSynth",
-        errors=(ValueError, RuntimeError, FileExistsError),
+        generate_kernel_synth,
+        "KernelSynth",
+        (ValueError, RuntimeError, FileExistsError),
+        settings=("length", "max_kernels", "seed", "device", "workers", "batch_size"),
     )
 
 

@@ -7,10 +7,11 @@ import itertools
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from chronos_pkg import series_io
+from chronos_pkg.plotting import plot_series_grid
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, shard_size: int) -> None:
@@ -26,15 +27,26 @@ def add_output_arguments(parser: argparse.ArgumentParser, shard_size: int) -> No
 
 def run_generator(
     args: argparse.Namespace,
-    generate: Callable[[], list[Path]],
+    generate: Callable[..., list[Path]],
     title: str,
     errors: tuple[type[Exception], ...],
+    settings: Sequence[str],
 ) -> int:
-    """Run ``generate`` (which writes the shards), report, plot; exit code 2 on ``errors``."""
+    """Write the shards with ``generate(output=..., num_series=..., **options)``: the options
+    named in ``settings`` (argument names shared by the command and ``generate``) plus those of
+    :func:`add_output_arguments`; report, plot; exit code 2 on ``errors``."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     began = time.perf_counter()
     try:
-        paths = generate()
+        paths = generate(
+            output=args.output,
+            num_series=args.num_series,
+            format=args.format,
+            shard_size=args.shard_size,
+            resume=args.resume,
+            progress=not args.no_progress,
+            **{name: getattr(args, name) for name in settings},
+        )
     except errors as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -44,6 +56,6 @@ def run_generator(
     )
     if args.plot:
         first = list(itertools.islice(series_io.iter_series(args.output), args.plot_count))
-        series_io.plot_series_grid(first, args.plot, title=f"{title} (seed {args.seed})")
+        plot_series_grid(first, args.plot, title=f"{title} (seed {args.seed})")
         print(f"plot: {args.plot}")
     return 0

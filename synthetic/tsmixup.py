@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from chronos_pkg.tsmixup import generate_tsmixup
+from chronos_pkg.synth.tsmixup import generate_tsmixup
 from synthetic.shards_cli import add_output_arguments, run_generator
 
 
@@ -35,23 +35,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run_generator(
         args,
-        lambda: generate_tsmixup(
-            args.data,
-            args.output,
-            args.num_series,
-            max_series=args.max_series,
-            min_length=args.min_length,
-            max_length=args.max_length,
-            alpha=args.alpha,
-            dataset_weights=args.dataset_weights,
-            seed=args.seed,
-            format=args.format,
-            shard_size=args.shard_size,
-            resume=args.resume,
-            progress=not args.no_progress,
+        generate_tsmixup,
+        "TSMixup",
+        (ValueError, FileNotFoundError, FileExistsError),
+        settings=(
+            "data",
+            "max_series",
+            "min_length",
+            "max_length",
+            "alpha",
+            "dataset_weights",
+            "seed",
         ),
-        title="TSMixup",
-        errors=(ValueError, FileNotFoundError, FileExistsError),
     )
 
 

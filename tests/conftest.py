@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from chronos_pkg.checkpoint import new_hf_model, save_checkpoint
-from chronos_pkg.config import ChronosConfig
+from chronos_pkg.t5.checkpoint import new_hf_model, save_checkpoint
+from chronos_pkg.t5.config import ChronosConfig
 
 # Test models are tiny: intra-op threads only add synchronisation cost (100x slower on a busy
 # 2-core machine), so every test runs single-threaded.

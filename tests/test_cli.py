@@ -368,8 +368,8 @@ def test_models_lists_builtin_names(capsys):
 
 @pytest.fixture(scope="module")
 def micro_bolt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from chronos_pkg.bolt import new_bolt_model, save_bolt_checkpoint
-    from chronos_pkg.bolt_model import ChronosBoltConfig
+    from chronos_pkg.bolt.checkpoint import new_bolt_model, save_bolt_checkpoint
+    from chronos_pkg.bolt.config import ChronosBoltConfig
 
     network = {"d_model": 16, "d_ff": 32, "d_kv": 8, "num_heads": 2, "num_layers": 1}
     model = new_bolt_model(ChronosBoltConfig(context_length=64, prediction_length=8), **network)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import chronos_pkg
-from chronos_pkg.bolt import ChronosBoltPipeline
+from chronos_pkg.bolt.pipeline import ChronosBoltPipeline
 from chronos_pkg.loading import BUILTIN_MODELS_DIR, bundled_models
 
 needs_default = pytest.mark.skipif(

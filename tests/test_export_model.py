@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import chronos_pkg
-from chronos_pkg.bolt import load_bolt_model, new_bolt_model, save_bolt_checkpoint
-from chronos_pkg.bolt_model import ChronosBoltConfig
-from chronos_pkg.learnability import MICRO_NETWORK
+from chronos_pkg.bolt.checkpoint import load_bolt_model, new_bolt_model, save_bolt_checkpoint
+from chronos_pkg.bolt.config import ChronosBoltConfig
+from chronos_pkg.train.learnability import MICRO_NETWORK
 from training.export_model import export_model, main
 
 

@@ -19,7 +19,10 @@ PARTS = ("inference_t5", "inference_bolt", "kernel_synth", "training", "benchmar
 @pytest.mark.skipif(shutil.which("timeout") is None, reason="needs coreutils timeout")
 def test_dry_run_runs_every_part_and_records_it(tmp_path: Path) -> None:
     pytest.importorskip("chronos")  # the published package, for the side-by-side parts
+    # the scripts run from benchmarks/: make them import this checkout's chronos_pkg
+    paths = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(paths)
     env.pop("CHRONOS_PKG_DATA_DIR", None)
     result = subprocess.run(
         ["bash", str(REPO_ROOT / "benchmarks" / "gpu_suite.sh"), "--dry-run", "--out",

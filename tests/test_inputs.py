@@ -9,12 +9,15 @@ import pytest
 import torch
 
 from chronos_pkg.inputs import (
+    DEFAULT_BATCH_SIZE,
+    check_batch_size,
     check_horizon,
     check_num_samples,
     check_prediction_length,
     check_quantile_levels,
     left_pad,
     to_context_tensor,
+    to_series_list,
 )
 
 NAN = float("nan")
@@ -131,3 +134,21 @@ def test_check_horizon() -> None:
         check_horizon(65, 64, limit_prediction_length=False)
     with pytest.raises(ValueError, match="limit_prediction_length"):
         check_horizon(65, 64, limit_prediction_length=True)
+
+
+def test_check_batch_size() -> None:
+    assert check_batch_size(None) == DEFAULT_BATCH_SIZE == 256
+    assert check_batch_size(np.int64(3)) == 3 and type(check_batch_size(np.int64(3))) is int
+    for bad in (2.0, "2", True):
+        with pytest.raises(TypeError, match="batch_size must be an int"):
+            check_batch_size(bad)
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        check_batch_size(0)
+
+
+def test_series_list_keeps_lengths_and_can_keep_float64() -> None:
+    series = to_series_list([np.array([1.0, 1e-12 + 1.0]), torch.arange(3)], dtype=torch.float64)
+    assert [s.dtype for s in series] == [torch.float64, torch.float64]
+    assert [len(s) for s in series] == [2, 3]
+    assert series[0][1].item() == 1e-12 + 1.0  # not rounded to float32
+    assert len(to_series_list(np.ones((4, 6)))) == 4

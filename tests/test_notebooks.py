@@ -16,7 +16,8 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 CELL_TIMEOUT_S = 300
 
@@ -34,6 +35,10 @@ def execute(path: Path, model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run the notebook at ``path`` in a fresh kernel with ``CHRONOS_PKG_MODEL=model``."""
     monkeypatch.setenv("CHRONOS_PKG_MODEL", str(model))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # the kernel starts in notebooks/: make it import this checkout's chronos_pkg, not another
+    # installed copy (an editable install of a different checkout, say)
+    paths = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
     # one thread per kernel: tiny models gain nothing from more, and a busy CPU loses a lot
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
     notebook = nbformat.read(path, as_version=4)
@@ -61,8 +66,8 @@ def test_notebook_runs(path: Path, tiny_seq2seq_dir: Path, monkeypatch: pytest.M
 @pytest.mark.notebook
 def test_quickstart_runs_with_a_bolt_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The quickstart must work whichever family the built-in model is."""
-    from chronos_pkg.bolt import new_bolt_model, save_bolt_checkpoint
-    from chronos_pkg.bolt_model import ChronosBoltConfig
+    from chronos_pkg.bolt.checkpoint import new_bolt_model, save_bolt_checkpoint
+    from chronos_pkg.bolt.config import ChronosBoltConfig
 
     network = {"d_model": 16, "d_ff": 32, "d_kv": 8, "num_heads": 2, "num_layers": 1}
     model = new_bolt_model(ChronosBoltConfig(context_length=64, prediction_length=8), **network)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 pytest.importorskip("matplotlib")
 
-from chronos_pkg.plotting import band_columns, plot_forecast, save_forecast_plot  # noqa: E402
+from chronos_pkg.plotting import band_columns, plot_forecast, plot_series_grid, save_forecast_plot  # noqa: E402
 
 
 def _frames(n_series: int = 3, horizon: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -84,3 +86,11 @@ def test_held_out_observations_are_drawn_with_the_forecast():
     fig = plot_forecast(pd.concat([history, extra]), forecast, history_length=10)
     observed = fig.axes[0].get_lines()[0]
     assert len(observed.get_xdata()) == 15
+
+
+def test_plot_series_grid_writes_an_image(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    series = [rng.normal(size=n).astype(np.float32) for n in (5, 17, 1, 40)]
+    series[1][3] = np.nan
+    path = plot_series_grid(series, tmp_path / "grid.png", columns=3)
+    assert path.read_bytes()[:4] == b"\x89PNG"

@@ -1,8 +1,7 @@
-"""Reading and writing series collections: parquet (shared schema), GluonTS arrow, shards."""
+"""Reading and writing series collections: parquet (shared schema), GluonTS arrow, Arrow lists."""
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -122,90 +121,3 @@ def test_reads_the_shared_data(shared_data_dir: Path) -> None:
     series = series_io.read_series(path)
     assert len(series) == pq.ParquetFile(path).metadata.num_rows
     assert all(s.dtype == np.float32 and s.ndim == 1 and s.size > 0 for s in series)
-
-
-# ------------------------------------------------------------------------------------ shards
-
-
-def _ramp_shard(begin: int, end: int) -> np.ndarray:
-    """A deterministic shard maker: series i is i + arange(6)."""
-    return np.arange(begin, end, dtype=np.float32)[:, None] + np.arange(6, dtype=np.float32)
-
-
-class _Interrupted(Exception):
-    pass
-
-
-def _failing_after(shards_ok: int):
-    calls = {"n": 0}
-
-    def make(begin: int, end: int) -> np.ndarray:
-        if calls["n"] == shards_ok:
-            raise _Interrupted
-        calls["n"] += 1
-        return _ramp_shard(begin, end)
-
-    return make
-
-
-@pytest.mark.parametrize("format", ["arrow", "parquet"])
-def test_resume_after_interruption_equals_one_run(tmp_path: Path, format: str) -> None:
-    full = series_io.write_shards(
-        _ramp_shard, 23, tmp_path / "full", shard_size=5, format=format, progress=False
-    )
-    assert [p.name for p in full] == [f"part-0000{k}.{format}" for k in range(5)]
-
-    partial = tmp_path / "partial"
-    with pytest.raises(_Interrupted):
-        series_io.write_shards(
-            _failing_after(2), 23, partial, shard_size=5, format=format, progress=False
-        )
-    assert series_io.count_series(partial) == 10  # the two finished shards survive
-    (partial / f".part-00002.{format}.tmp").write_bytes(b"half written")
-    with pytest.raises(FileExistsError, match="resume"):
-        series_io.write_shards(_ramp_shard, 23, partial, shard_size=5, format=format)
-
-    calls: list[tuple[int, int]] = []
-
-    def counting(begin: int, end: int) -> np.ndarray:
-        calls.append((begin, end))
-        return _ramp_shard(begin, end)
-
-    series_io.write_shards(
-        counting, 23, partial, shard_size=5, format=format, resume=True, progress=False
-    )
-    assert calls == [(10, 15), (15, 20), (20, 23)]  # only the missing shards were made
-    assert not list(partial.glob(".*.tmp"))
-    _assert_same(series_io.read_series(partial), series_io.read_series(tmp_path / "full"))
-    if format == "parquet":
-        ids = pq.read_table(partial / "part-00004.parquet").column("id").to_pylist()
-        assert ids == ["20", "21", "22"]
-
-
-def test_resume_can_grow_or_shrink_the_total(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    series_io.write_shards(_ramp_shard, 7, out, shard_size=3, progress=False)
-    series_io.write_shards(_ramp_shard, 11, out, shard_size=3, resume=True, progress=False)
-    _assert_same(series_io.read_series(out), list(_ramp_shard(0, 11)))
-    series_io.write_shards(_ramp_shard, 4, out, shard_size=3, resume=True, progress=False)
-    _assert_same(series_io.read_series(out), list(_ramp_shard(0, 4)))
-    assert json.loads((out / series_io.MANIFEST_NAME).read_text())["num_series"] == 4
-
-
-def test_resume_refuses_different_settings(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    series_io.write_shards(_ramp_shard, 4, out, shard_size=2, metadata={"seed": 1}, progress=False)
-    with pytest.raises(ValueError, match="seed"):
-        series_io.write_shards(
-            _ramp_shard, 4, out, shard_size=2, metadata={"seed": 2}, resume=True, progress=False
-        )
-    with pytest.raises(ValueError, match="shard_size"):
-        series_io.write_shards(
-            _ramp_shard, 4, out, shard_size=3, metadata={"seed": 1}, resume=True, progress=False
-        )
-
-
-def test_plot_series_grid_writes_an_image(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
-    path = series_io.plot_series_grid(_series(), tmp_path / "grid.png", columns=3)
-    assert path.read_bytes()[:4] == b"\x89PNG"

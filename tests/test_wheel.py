@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from chronos_pkg.loading import BUILTIN_MODELS, bundled_models  # read from this source tree
+from chronos_pkg.loading import BUILTIN_MODELS, bundled_models
 
 pytestmark = [pytest.mark.slow, pytest.mark.wheel]
 

@@ -25,15 +25,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chronos_pkg.loading import pipeline_class_name, read_config
+from chronos_pkg.loading import pipeline_class_name, read_checkpoint_config
+from chronos_pkg.train.config import TRAIN_CONFIG_FILE
+from chronos_pkg.train.state import LOG_FILE
 
 
 def export_model(checkpoint: Path, output: Path, dtype: str = "bfloat16") -> Path:
     """Write the shippable copy of ``checkpoint`` to ``output``; returns ``output``."""
-    config = read_config(checkpoint)
+    config = read_checkpoint_config(checkpoint)
     if pipeline_class_name(config) != "ChronosBoltPipeline":
         raise ValueError(f"{checkpoint}: only Chronos-Bolt checkpoints are exported here")
-    from chronos_pkg.bolt import load_bolt_model, save_bolt_checkpoint
+    from chronos_pkg.bolt.checkpoint import load_bolt_model, save_bolt_checkpoint
 
     model = load_bolt_model(checkpoint, config, device="cpu", dtype=dtype)  # checks the dtype
     run_dir = checkpoint.parent
@@ -41,8 +43,8 @@ def export_model(checkpoint: Path, output: Path, dtype: str = "bfloat16") -> Pat
     output.mkdir(parents=True, exist_ok=True)
     save_bolt_checkpoint(model, output, extra={"chronos_training": provenance})
     for source, name in (
-        (checkpoint / "train_config.yaml", "train_config.yaml"),
-        (run_dir / "log.jsonl", "training_log.jsonl"),
+        (checkpoint / TRAIN_CONFIG_FILE, TRAIN_CONFIG_FILE),
+        (run_dir / LOG_FILE, "training_log.jsonl"),
     ):
         if source.is_file():
             shutil.copyfile(source, output / name)
@@ -53,7 +55,7 @@ def run_cost(checkpoint: Path, run_dir: Path) -> dict[str, Any]:
     """Training time, windows and (with a parent model) cumulative totals of one run."""
     import yaml
 
-    log = run_dir / "log.jsonl"
+    log = run_dir / LOG_FILE
     if not log.is_file():
         return {}
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
@@ -66,7 +68,7 @@ def run_cost(checkpoint: Path, run_dir: Path) -> dict[str, Any]:
         previous = row["step"]
     steps = int(rows[-1]["step"])
     cost: dict[str, Any] = {"train_seconds": round(seconds, 1)}
-    config_file = checkpoint / "train_config.yaml"
+    config_file = checkpoint / TRAIN_CONFIG_FILE
     settings = yaml.safe_load(config_file.read_text()) if config_file.is_file() else None
     trainer = (settings or {}).get("trainer") or {}
     if "batch_size" in trainer:

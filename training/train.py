@@ -18,7 +18,7 @@ import logging
 import sys
 
 from chronos_pkg.train import train
-from chronos_pkg.train_config import config_to_dict, load_train_config
+from chronos_pkg.train.config import config_to_dict, load_train_config
 
 # convenience flags -> dotted config keys
 SHORTCUTS = {

@@ -1,0 +1,93 @@
+"""Forecasters for the benchmark by name: a baseline or a checkpoint, scored as published.
+
+:func:`build_forecaster` is what ``python -m evaluation.evaluate --model NAME`` and the
+validation command call; the helpers say which ``predict`` options a forecaster takes and how
+much history it reads.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from chronos_pkg.eval.metrics import gluonts_sample_quantiles
+from chronos_pkg.inputs import DEFAULT_QUANTILE_LEVELS
+
+logger = logging.getLogger(__name__)
+
+
+class SampleQuantileForecaster:
+    """Scores a sample-based pipeline (``predict`` -> (B, S, H) samples) as the published
+    benchmark did: quantiles are GluonTS ``SampleForecast`` quantiles of the raw samples (see
+    :func:`chronos_pkg.eval.metrics.gluonts_sample_quantiles`), the mean is the sample mean."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+
+    def predict_quantiles(
+        self,
+        inputs: Sequence[torch.Tensor],
+        prediction_length: int,
+        quantile_levels: Sequence[float] = DEFAULT_QUANTILE_LEVELS,
+        **kwargs: Any,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Quantiles (B, H, Q) and mean (B, H) of the pipeline's samples; kwargs go to predict."""
+        samples = self.pipeline.predict(inputs, prediction_length=prediction_length, **kwargs)
+        samples = torch.as_tensor(samples).detach().to("cpu", torch.float32)  # (B, S, H)
+        quantiles = gluonts_sample_quantiles(samples.numpy(), quantile_levels)
+        return torch.from_numpy(quantiles), samples.mean(dim=1)
+
+
+def build_forecaster(
+    model: str,
+    device: str | None = None,
+    torch_dtype: str | None = None,
+    baseline_kwargs: dict[str, Any] | None = None,
+    sample_quantile_rule: str = "gluonts",
+) -> Any:
+    """A baseline by name (see :data:`chronos_pkg.baselines.BASELINE_NAMES`) or a chronos_pkg
+    checkpoint (path or hub id) loaded on ``device``.
+
+    ``sample_quantile_rule``: for sample-based checkpoints (Chronos-T5), ``"gluonts"`` scores the
+    samples' GluonTS quantiles as the published benchmark (:class:`SampleQuantileForecaster`);
+    ``"pipeline"`` uses the pipeline's own ``predict_quantiles`` (linear interpolation).
+    """
+    from chronos_pkg.eval.baselines import BASELINE_NAMES, make_baseline
+
+    if sample_quantile_rule not in ("gluonts", "pipeline"):
+        raise ValueError(
+            f"sample_quantile_rule must be 'gluonts' or 'pipeline', got {sample_quantile_rule!r}"
+        )
+    if model in BASELINE_NAMES:
+        return make_baseline(model, **(baseline_kwargs or {}))
+    from chronos_pkg.base import from_pretrained
+    from chronos_pkg.t5.pipeline import ChronosPipeline
+
+    pipeline = from_pretrained(model, device_map=device, torch_dtype=torch_dtype)
+    if sample_quantile_rule == "gluonts" and isinstance(pipeline, ChronosPipeline):
+        return SampleQuantileForecaster(pipeline)
+    return pipeline
+
+
+def supported_predict_kwargs(forecaster: Any, candidates: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``candidates`` that the forecaster's ``predict`` (or, without one,
+    ``predict_quantiles``) names as parameters; the rest are dropped with a debug message."""
+    target = getattr(forecaster, "pipeline", forecaster)  # look through SampleQuantileForecaster
+    method = getattr(target, "predict", None) or target.predict_quantiles
+    params = inspect.signature(method).parameters
+    kept = {k: v for k, v in candidates.items() if k in params and v is not None}
+    dropped = sorted(set(candidates) - set(kept))
+    if dropped:
+        logger.debug("%s does not take %s", type(forecaster).__name__, dropped)
+    return kept
+
+
+def model_context_length(forecaster: Any) -> int | None:
+    """The most history steps a chronos_pkg pipeline reads (``model_context_length``), or None."""
+    target = getattr(forecaster, "pipeline", forecaster)
+    length = getattr(target, "model_context_length", None)
+    return int(length) if isinstance(length, int) else None

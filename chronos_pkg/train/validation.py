@@ -1,0 +1,183 @@
+"""Model selection without the benchmark: score a checkpoint on series that training held out.
+
+A training config with ``data.holdout_fraction`` > 0 keeps a fixed subset of the series of each
+file source out of training (:func:`chronos_pkg.train.sources.holdout_mask`, seeded by the
+dataset's name). The validation set is the last window of each held-out series (after the
+source's ``exclude_last`` cut, so in-domain benchmark windows stay untouched), with a horizon set
+by the dataset's frequency. Scores are WQL and MASE relative to Seasonal Naive, combined over
+datasets by the geometric mean, as in the benchmark; the zero-shot benchmark is never read.
+
+Usage::
+
+    python -m chronos_pkg.train.validation --config training/configs/default.yaml \\
+        --data-dir ../shared/data --model runs/default/final --output validation.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from chronos_pkg import series_io
+from chronos_pkg.eval.aggregate import geometric_mean
+from chronos_pkg.eval.datasets import BenchmarkConfig, SeriesDataset
+from chronos_pkg.eval.forecasters import build_forecaster
+from chronos_pkg.eval.harness import evaluate_dataset
+from chronos_pkg.frequency import base_frequency, infer_frequency
+from chronos_pkg.train.config import FILE_KINDS, TrainConfig, load_train_config
+from chronos_pkg.train.sources import holdout_mask, load_file_store, resolve_source_path
+
+logger = logging.getLogger(__name__)
+
+# forecast horizon of the validation window by base frequency (M4's horizons; 48 below daily)
+HORIZONS: dict[str, int] = {"YE": 6, "QE": 8, "ME": 18, "W": 13, "D": 30, "B": 30}
+SUBDAILY_HORIZON = 48
+MIN_CONTEXT = 16  # a held-out series needs this much history before its window
+
+
+@dataclass(frozen=True)
+class ValidationSet:
+    """The held-out series of one training source, ready for :func:`evaluate_dataset`."""
+
+    config: BenchmarkConfig
+    dataset: SeriesDataset
+
+
+def horizon_for(freq: str) -> int:
+    """Validation horizon of a pandas frequency ('YS' -> 6, 'MS' -> 18, 'h' -> 48...)."""
+    return HORIZONS.get(base_frequency(freq), SUBDAILY_HORIZON)
+
+
+def _frequency(path: Path) -> str | None:
+    """Frequency of the first series' timestamps of a parquet source; None when unknown."""
+    first = series_io.list_series_files(path)[0]
+    if first.suffix != ".parquet" or "timestamp" not in pq.read_schema(first).names:
+        return None
+    batch = next(pq.ParquetFile(first).iter_batches(batch_size=1, columns=["timestamp"]))
+    (timestamps,) = series_io.split_list_array(
+        batch.column(0), f"{first}:timestamp", "datetime64[ns]"
+    )
+    return infer_frequency(timestamps, tolerate_gaps=True)
+
+
+def build_validation_sets(config: TrainConfig) -> list[ValidationSet]:
+    """The validation set of every file source of ``config`` that holds series out.
+
+    A held-out series enters when it has at least ``MIN_CONTEXT`` steps before its window and an
+    observed value in it. Sources without timestamps (no frequency, so no horizon or season) are
+    skipped with a warning.
+    """
+    data = config.data
+    if data.holdout_fraction <= 0:
+        raise ValueError(
+            "data.holdout_fraction is 0 in this config: no series are held out to validate on"
+        )
+    sets = []
+    for source in data.sources:
+        if source.kind not in FILE_KINDS:
+            continue
+        store = load_file_store(source, data.data_dir)
+        held_out = np.flatnonzero(holdout_mask(source.name, len(store), data.holdout_fraction))
+        if len(held_out) == 0:
+            continue
+        freq = _frequency(resolve_source_path(source, data.data_dir))
+        if freq is None:
+            logger.warning("validation: %s has no timestamps; skipped", source.name)
+            continue
+        h = horizon_for(freq)
+        exclude = data.exclude_last if source.exclude_last is None else source.exclude_last
+        ids, targets = [], []
+        for i in held_out:
+            series = store[int(i)]
+            series = np.asarray(series[: max(0, len(series) - exclude)], dtype=np.float32)
+            if len(series) >= h + MIN_CONTEXT and not np.isnan(series[-h:]).all():
+                ids.append(str(i))
+                targets.append(series)
+        if not targets:
+            continue
+        dataset = SeriesDataset(source.name, freq, ids, [pd.Timestamp(0)] * len(targets), targets)
+        bench = BenchmarkConfig("validation", source.name, "", -h, h, 1)
+        sets.append(ValidationSet(bench, dataset))
+    if not sets:
+        raise ValueError("no source of this config has held-out series long enough to validate")
+    return sets
+
+
+def score(forecaster: Any, sets: Sequence[ValidationSet], batch_size: int = 256) -> pd.DataFrame:
+    """MASE and WQL of ``forecaster`` on every validation set: one row per dataset."""
+    rows = []
+    for item in sets:
+        metrics = evaluate_dataset(forecaster, item.config, item.dataset, batch_size=batch_size)
+        rows.append(
+            {
+                "dataset": item.config.name,
+                "freq": item.dataset.freq,
+                "horizon": item.config.prediction_length,
+                "series": len(item.dataset.targets),
+                **metrics,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def relative_to_baseline(scores: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, float]:
+    """Geometric means over datasets of the scores relative to the baseline's (lower is better).
+
+    Datasets where the baseline scores 0 (nothing to scale by) are left out.
+    """
+    merged = scores.merge(baseline, on="dataset", suffixes=("", "_baseline"))
+    out = {}
+    for metric in ("WQL", "MASE"):
+        ratio = merged[metric] / merged[f"{metric}_baseline"]
+        out[metric] = geometric_mean(ratio[np.isfinite(ratio) & (ratio > 0)].to_numpy())
+    out["datasets"] = int(len(merged))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m chronos_pkg.train.validation",
+        description="Score checkpoints on the series a training config holds out "
+        "(WQL and MASE relative to Seasonal Naive, geometric mean over datasets).",
+    )
+    parser.add_argument("--config", required=True, help="training config YAML (its data section)")
+    parser.add_argument("--model", required=True, nargs="+", help="checkpoint dir(s) or model ids")
+    parser.add_argument("--data-dir", default=None, help="root of the data (else the config's)")
+    parser.add_argument("--output", default=None, help="CSV of per-dataset scores to write")
+    parser.add_argument("--batch-size", type=int, default=256)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    overrides = [f"data.data_dir={args.data_dir}"] if args.data_dir else []
+    config = load_train_config(args.config, overrides)
+    sets = build_validation_sets(config)
+    logger.info(
+        "validation: %d datasets, %d series", len(sets), sum(len(s.dataset.targets) for s in sets)
+    )
+    baseline = score(build_forecaster("seasonal-naive"), sets, args.batch_size)
+    tables = [baseline.assign(model="seasonal-naive")]
+    for model in args.model:
+        scores = score(build_forecaster(model), sets, args.batch_size)
+        summary = relative_to_baseline(scores, baseline)
+        print(
+            f"{model}: WQL {summary['WQL']:.4f}  MASE {summary['MASE']:.4f}  "
+            f"({summary['datasets']} datasets, relative to Seasonal Naive)"
+        )
+        tables.append(scores.assign(model=model))
+    if args.output:
+        Path(os.path.dirname(os.path.abspath(args.output))).mkdir(parents=True, exist_ok=True)
+        pd.concat(tables).to_csv(args.output, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -24,17 +24,17 @@ def test_without_default_the_best_bundled_model_loads_with_a_warning(
     import chronos_pkg.base as base
     import chronos_pkg.loading as loading
 
-    monkeypatch.setattr(loading, "bundled_models", lambda: ["cpu-preview"])
-    assert loading.default_model() == "cpu-preview"
+    monkeypatch.setattr(loading, "bundled_models", lambda: ["backup"])
+    assert loading.default_model() == "backup"
     loaded = []
     monkeypatch.setattr(
         base, "resolve_checkpoint", lambda name: loaded.append(name) or tiny_seq2seq_dir
     )
     with pytest.warns(
-        UserWarning, match="'default' is not bundled in this installation; using 'cpu-preview'"
+        UserWarning, match="'default' is not bundled in this installation; using 'backup'"
     ):
         chronos_pkg.from_pretrained()
-    assert loaded == ["cpu-preview"]
+    assert loaded == ["backup"]
     monkeypatch.setattr(loading, "bundled_models", lambda: [])
     with pytest.raises(FileNotFoundError, match="no built-in model is bundled"):
         chronos_pkg.from_pretrained()

@@ -203,13 +203,8 @@ class BasePipeline(ABC):
             )
         # positions mean nothing to a DataFrame user: name the ids, and say nothing again about
         # the empty series split_series has already named
-        empty = [
-            i
-            for i, context in enumerate(series.contexts)
-            if torch.isnan(torch.as_tensor(context)).all()
-        ]
         for warning in caught:
-            message = rename_series_in_warning(str(warning.message), series.ids, empty)
+            message = rename_series_in_warning(str(warning.message), series.ids, series.unobserved)
             if message is not None:
                 warnings.warn(message, warning.category, stacklevel=2)
         return forecast_frame(

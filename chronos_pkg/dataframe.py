@@ -10,6 +10,7 @@ import re
 import warnings
 from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,11 @@ class SeriesFrame:
     contexts: list[np.ndarray]
     last_timestamps: list[pd.Timestamp]
     freqs: list[str]
+
+    @cached_property
+    def unobserved(self) -> list[int]:
+        """Positions of the series without any observed value (forecast at scale 1)."""
+        return [i for i, context in enumerate(self.contexts) if np.isnan(context).all()]
 
 
 def _check_columns(df: pd.DataFrame, columns: dict[str, str]) -> None:
@@ -175,14 +181,14 @@ def split_series(
         if grid not in known:
             known[grid] = infer_frequency(stamps[start:end], series_id)
         freqs.append(known[grid])
-    empty = [series_id for series_id, c in zip(ids, contexts) if np.isnan(c).all()]
-    if empty:
+    frame = SeriesFrame(ids=ids, contexts=contexts, last_timestamps=last_timestamps, freqs=freqs)
+    if frame.unobserved:
         warnings.warn(
-            f"series {_shown(empty)} have no observed {target!r} value; they are forecast at "
-            "scale 1 (a flat forecast around 0)",
+            f"series {_shown([ids[i] for i in frame.unobserved])} have no observed {target!r} "
+            "value; they are forecast at scale 1 (a flat forecast around 0)",
             stacklevel=3,
         )
-    return SeriesFrame(ids=ids, contexts=contexts, last_timestamps=last_timestamps, freqs=freqs)
+    return frame
 
 
 def _shown(ids: Sequence[Hashable], limit: int = 10) -> str:

@@ -220,11 +220,7 @@ class StatsForecastBaseline(_SeasonalBaseline):
         columns = [name if side == "mid" else f"{name}-{side}-{pct}" for _, side, pct in spec]
         values = frame[columns].to_numpy(np.float64).reshape(len(series), prediction_length, -1)
         point = frame[name].to_numpy(np.float64).reshape(len(series), prediction_length)
-        # an interval can be undefined (e.g. zero residual variance): use the point forecast
-        values = np.where(np.isnan(values), point[..., None], values)
-        return torch.as_tensor(values, dtype=torch.float32), torch.as_tensor(
-            point, dtype=torch.float32
-        )
+        return _interval_output(values, point)
 
     def _predict_each(
         self, series: list[np.ndarray], prediction_length: int, spec: list[tuple[float, str, int]]
@@ -253,10 +249,14 @@ class StatsForecastBaseline(_SeasonalBaseline):
             point[i] = forecast["mean"]
             for j, (_, side, pct) in enumerate(spec):
                 values[i, :, j] = forecast["mean"] if side == "mid" else forecast[f"{side}-{pct}"]
-        values = np.where(np.isnan(values), point[..., None], values)
-        return torch.as_tensor(values, dtype=torch.float32), torch.as_tensor(
-            point, dtype=torch.float32
-        )
+        return _interval_output(values, point)
+
+
+def _interval_output(values: np.ndarray, point: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Quantiles (B, H, Q) and mean (B, H) as float32 tensors; an undefined interval bound
+    (NaN, e.g. zero residual variance) becomes the point forecast."""
+    values = np.where(np.isnan(values), point[..., None], values)
+    return torch.as_tensor(values, dtype=torch.float32), torch.as_tensor(point, dtype=torch.float32)
 
 
 class _SeriesTimeout(Exception):

@@ -33,6 +33,8 @@ from chronos_pkg.loading import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from chronos_pkg.dataframe import SeriesFrame
+
 # The pipeline registry: class name in config.json ("chronos_pipeline_class") -> module that
 # defines it, imported on first use. The names are the published format: never rename them.
 PIPELINE_MODULES = {
@@ -185,14 +187,39 @@ class BasePipeline(ABC):
         (e.g. ``num_samples``, ``seed`` for T5); unknown ones raise ``TypeError`` before any work.
         Series without any observed value warn by their id and are forecast at scale 1.
         """
-        from chronos_pkg.dataframe import forecast_frame, rename_series_in_warning, split_series
+        from chronos_pkg.dataframe import split_series
 
         self._check_predict_kwargs(kwargs, "predict_df")
-        levels = check_quantile_levels(quantile_levels)
-        asked = sorted(set(levels) | {0.5})
+        check_quantile_levels(quantile_levels)
         series = split_series(
             df, id_column=id_column, timestamp_column=timestamp_column, target=target
         )
+        return self.predict_series_frame(
+            series,
+            prediction_length,
+            id_column=id_column,
+            timestamp_column=timestamp_column,
+            quantile_levels=quantile_levels,
+            **kwargs,
+        )
+
+    def predict_series_frame(
+        self,
+        series: SeriesFrame,
+        prediction_length: int,
+        id_column: str = "id",
+        timestamp_column: str = "timestamp",
+        quantile_levels: Sequence[float] = DEFAULT_QUANTILE_LEVELS,
+        **kwargs: Any,
+    ) -> pd.DataFrame:
+        """:meth:`predict_df` on series already split by
+        :func:`chronos_pkg.dataframe.split_series`, so a caller that has checked a table (the
+        CLI does, before loading the model) does not parse it twice."""
+        from chronos_pkg.dataframe import forecast_frame, rename_series_in_warning
+
+        self._check_predict_kwargs(kwargs, "predict_series_frame")
+        levels = check_quantile_levels(quantile_levels)
+        asked = sorted(set(levels) | {0.5})
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             quantiles, mean = self.predict_quantiles(

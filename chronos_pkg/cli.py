@@ -16,7 +16,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,9 @@ import pandas as pd
 from chronos_pkg import __version__
 from chronos_pkg.inputs import DEFAULT_QUANTILE_LEVELS
 from chronos_pkg.loading import BUILTIN_MODELS, DEFAULT_MODEL, bundled_models, default_model
+
+if TYPE_CHECKING:
+    from chronos_pkg.dataframe import SeriesFrame
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +192,7 @@ def forecast_command(args: argparse.Namespace) -> int:
     """
     from chronos_pkg.base import from_pretrained
 
-    history, frame_columns = _checked_forecast_input(args)
+    history, series, frame_columns = _checked_forecast_input(args)
     model = resolve_model(args.model, args.quiet)
     if args.verbose == 0:  # keep the terminal to our own two lines
         from transformers.utils import logging as hf_logging
@@ -200,11 +203,12 @@ def forecast_command(args: argparse.Namespace) -> int:
     device = _device_flag(args.device)
     logger.info("loading model %s on %s", model, device)
     pipeline = from_pretrained(model, device_map=device, torch_dtype=args.torch_dtype)
-    forecast = pipeline.predict_df(
-        history,
+    forecast = pipeline.predict_series_frame(
+        series,
         prediction_length=args.prediction_length,
         quantile_levels=asked,
-        **frame_columns,
+        id_column=args.id_column,
+        timestamp_column=args.timestamp_column,
         **_prediction_options(pipeline, args),
     )
     extra = [str(q) for q in asked if q not in levels]
@@ -231,9 +235,12 @@ def forecast_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _checked_forecast_input(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The input table and its column names, after checking the output and plot paths and the
-    table's columns, values, timestamps and frequencies (no model is loaded yet)."""
+def _checked_forecast_input(
+    args: argparse.Namespace,
+) -> tuple[pd.DataFrame, SeriesFrame, dict[str, str]]:
+    """The input table, its series (split once, here) and its column names, after checking the
+    output and plot paths and the table's columns, values, timestamps and frequencies (no model
+    is loaded yet)."""
     from chronos_pkg.dataframe import split_series
 
     check_output_path(args.output, OUTPUT_SUFFIXES, "output", "--output")
@@ -254,10 +261,8 @@ def _checked_forecast_input(args: argparse.Namespace) -> tuple[pd.DataFrame, dic
         "timestamp_column": args.timestamp_column,
         "target": args.target,
     }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # split_series warns again, by id, in predict_df
-        split_series(history, **frame_columns)  # validates targets, timestamps and frequencies
-    return history, frame_columns
+    series = split_series(history, **frame_columns)  # checks targets, timestamps, frequencies
+    return history, series, frame_columns
 
 
 def info_command(args: argparse.Namespace) -> int:

@@ -5,7 +5,9 @@
 
 Writes ``relative_scores.csv`` (per dataset), ``aggregate.csv``, ``aggregate.md`` and
 ``aggregate.png``. Published models from ``--reference-dir`` are scored on exactly the datasets
-that every one of our models has, against the published Seasonal Naive.
+that every one of our models has, against the published Seasonal Naive. ``--update-docs
+README.md`` rewrites the table between the ``<!-- aggregate-table:start -->`` and
+``<!-- aggregate-table:end -->`` markers of each file named, so no document types the numbers.
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="keep only datasets marked matches_published in this manifest.json",
     )
     p.add_argument("--no-plot", action="store_true", help="skip the PNG chart")
+    p.add_argument(
+        "--update-docs",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="markdown files whose aggregate-table markers get the new table",
+    )
     return p.parse_args(argv)
 
 
@@ -69,8 +78,23 @@ def main(argv: list[str] | None = None) -> int:
     (out / "aggregate.md").write_text(table)
     if not args.no_plot:
         plot_aggregate(aggregate, out / "aggregate.png")
+    for doc in args.update_docs:
+        path = Path(doc)
+        path.write_text(replace_table(path.read_text(), table, path))
     print(table)
     return 0
+
+
+TABLE_START, TABLE_END = "<!-- aggregate-table:start -->", "<!-- aggregate-table:end -->"
+
+
+def replace_table(text: str, table: str, name: object = "the document") -> str:
+    """``text`` with the lines between the aggregate-table markers replaced by ``table``."""
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{name} has no {TABLE_START} ... {TABLE_END} block")
+    head = text[: start + len(TABLE_START)]
+    return head + "\n" + table + text[end:]
 
 
 if __name__ == "__main__":

@@ -71,6 +71,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--max-epochs", type=int, default=100, help="deep baselines: training epochs")
     p.add_argument("--num-batches-per-epoch", type=int, default=50, help="deep baselines")
+    p.add_argument(
+        "--train-time-limit",
+        type=float,
+        default=None,
+        help="deep baselines: seconds of training per dataset; a dataset whose epochs do not fit "
+        "gets a row with no scores and status 'over budget' (default: no limit)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     args.device = str(resolve_device(args.device))  # the sidecar records the device used
@@ -84,6 +91,7 @@ def baseline_kwargs(args: argparse.Namespace) -> dict:
         return {
             "max_epochs": args.max_epochs,
             "num_batches_per_epoch": args.num_batches_per_epoch,
+            "time_limit": args.train_time_limit,
             "accelerator": "cpu" if args.device == "cpu" else "gpu",
         }
     return {}
@@ -102,7 +110,8 @@ def per_dataset(rows: pd.DataFrame | None) -> dict[str, dict]:
         return {}
     out = {}
     for row in rows.to_dict("records"):
-        out[row["dataset"]] = {"seconds": row["seconds"], **(row.get("report") or {})}
+        status = {"status": row["status"]} if isinstance(row.get("status"), str) else {}
+        out[row["dataset"]] = {"seconds": row["seconds"], **status, **(row.get("report") or {})}
     return out
 
 

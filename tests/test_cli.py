@@ -290,8 +290,21 @@ def test_all_nan_series_are_named_by_id(tiny_seq2seq_dir, example, tmp_path, cap
     assert run_cli(*forecast_args(tiny_seq2seq_dir, tmp_path / "f.csv")[:1], source,
                    *forecast_args(tiny_seq2seq_dir, tmp_path / "f.csv")[2:]) == 0  # fmt: skip
     err = capsys.readouterr().err
-    assert "warning: series ['kiosk'] have no observed 'target' value" in err
+    assert err.count("warning: series ['kiosk'] have no observed 'target' value") == 1
     assert "[2]" not in err and "Traceback" not in err
+
+
+def test_forecast_reads_the_input_once(tiny_seq2seq_dir, tmp_path, monkeypatch):
+    """The checks before loading the model split the table; the forecast reuses that split."""
+    import chronos_pkg.dataframe as dataframe
+
+    calls = []
+    split = dataframe.split_series
+    monkeypatch.setattr(
+        dataframe, "split_series", lambda *a, **k: calls.append(1) or split(*a, **k)
+    )
+    assert run_cli(*forecast_args(tiny_seq2seq_dir, tmp_path / "f.csv")) == 0
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize(

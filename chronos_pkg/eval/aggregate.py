@@ -85,13 +85,15 @@ def geometric_mean(values: Sequence[float]) -> float:
 def aggregate_scores(relative: pd.DataFrame) -> pd.DataFrame:
     """Geometric mean of the relative scores per (model, benchmark).
 
-    Returns columns ``model, benchmark, MASE, WQL, n_datasets``.
+    Returns columns ``model, benchmark, MASE, WQL, n_datasets``. Datasets with no score (a row
+    marked over budget) are left out of that model's mean and ``n_datasets`` counts the rest.
     """
     rows = []
     for (model, benchmark), group in relative.groupby(["model", "benchmark"], sort=False):
+        scored = group.dropna(subset=list(METRICS))
         row = {"model": model, "benchmark": benchmark}
-        row.update({m: geometric_mean(group[m].to_numpy()) for m in METRICS})
-        row["n_datasets"] = len(group)
+        row.update({m: geometric_mean(scored[m].to_numpy()) for m in METRICS})
+        row["n_datasets"] = len(scored)
         rows.append(row)
     return pd.DataFrame(rows, columns=["model", "benchmark", *METRICS, "n_datasets"])
 
@@ -150,15 +152,20 @@ def compare(
 def markdown_table(aggregate: pd.DataFrame) -> str:
     """Aggregate scores as a markdown table, one row per model, one column per benchmark/metric."""
     wide = aggregate.pivot(index="model", columns="benchmark", values=list(METRICS))
+    scored = aggregate.pivot(index="model", columns="benchmark", values="n_datasets")
     counts = aggregate.groupby("benchmark")["n_datasets"].max()
     columns = [(m, b) for b in BENCHMARKS for m in METRICS if (m, b) in wide.columns]
     header = ["model"] + [f"{b} {m} ({counts[b]} datasets)" for m, b in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     order = wide.sort_values(columns[0]).index if columns else wide.index
     for model in order:
-        cells = [
-            f"{wide.loc[model, c]:.3f}" if pd.notna(wide.loc[model, c]) else "" for c in columns
-        ]
+        cells = []
+        for metric, benchmark in columns:
+            value, n = wide.loc[model, (metric, benchmark)], scored.loc[model, benchmark]
+            cell = f"{value:.3f}" if pd.notna(value) else ""
+            if pd.notna(n) and n < counts[benchmark]:  # some datasets over budget
+                cell += f" ({int(n)} of {counts[benchmark]})"
+            cells.append(cell)
         lines.append("| " + " | ".join([model, *cells]) + " |")
     return "\n".join(lines) + "\n"
 

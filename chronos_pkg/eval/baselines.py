@@ -16,14 +16,17 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from collections import Counter
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from chronos_pkg.eval.harness import OverBudget
 from chronos_pkg.frequency import period_freq, seasonality_from_freq
 from chronos_pkg.inputs import DEFAULT_QUANTILE_LEVELS, to_series_list
 
@@ -302,10 +305,16 @@ class GluonTSDeepBaseline:
     ``lightning``); training runs on the GPU when there is one. Hyperparameters are GluonTS'
     defaults except a context of ``context_multiple * prediction_length`` steps for PatchTST
     and DLinear (patch length 16 for PatchTST).
+
+    The budget per dataset is fixed: ``max_epochs`` x ``num_batches_per_epoch`` batches. With a
+    ``time_limit`` (seconds of training per dataset), a dataset whose budget does not fit raises
+    :class:`~chronos_pkg.eval.harness.OverBudget` and the benchmark writes an explicit row for
+    it; :meth:`report` gives the training and forecasting seconds of the last dataset.
     """
 
     MODELS = ("deepar", "patchtst", "dlinear", "tft")
     uses_timestamps = True
+    has_budget = True  # result files get a status column ("ok" or over budget)
 
     def __init__(
         self,
@@ -316,9 +325,12 @@ class GluonTSDeepBaseline:
         accelerator: str = "auto",
         seed: int = 0,
         estimator_kwargs: dict[str, Any] | None = None,
+        time_limit: float | None = None,
     ) -> None:
         if model not in self.MODELS:
             raise ValueError(f"unknown deep baseline {model!r}; known: {list(self.MODELS)}")
+        if time_limit is not None and time_limit <= 0:
+            raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}")
         self.model = model
         self.max_epochs = max_epochs
         self.num_batches_per_epoch = num_batches_per_epoch
@@ -326,8 +338,10 @@ class GluonTSDeepBaseline:
         self.accelerator = accelerator
         self.seed = seed
         self.estimator_kwargs = dict(estimator_kwargs or {})
+        self.time_limit = time_limit
         self.predictor: Any = None
         self.freq: str | None = None
+        self.timings: dict[str, Any] = {}
 
     def _estimator(self, freq: str, prediction_length: int, root_dir: str) -> Any:
         trainer = {
@@ -338,6 +352,8 @@ class GluonTSDeepBaseline:
             "enable_model_summary": False,
             "logger": False,
         }
+        if self.time_limit is not None:
+            trainer["max_time"] = timedelta(seconds=self.time_limit)
         common = {
             "prediction_length": prediction_length,
             "num_batches_per_epoch": self.num_batches_per_epoch,
@@ -378,20 +394,47 @@ class GluonTSDeepBaseline:
         start_timestamps: Sequence[Any] | None = None,
         **_: Any,
     ) -> GluonTSDeepBaseline:
-        """Train a fresh model on ``series`` (the history before the test windows)."""
+        """Train a fresh model on ``series`` (the history before the test windows).
+
+        Raises :class:`~chronos_pkg.eval.harness.OverBudget` when ``time_limit`` stopped the
+        training before its ``max_epochs``.
+        """
         import tempfile
 
         import lightning
 
         lightning.seed_everything(self.seed, verbose=False)
         self.freq = period_freq(freq)
+        self.predictor = None
+        started = time.perf_counter()
         # GluonTS keeps the best epoch through a checkpoint file: keep those out of the cwd
         with tempfile.TemporaryDirectory(prefix="chronos_pkg_baseline_") as root:
             estimator = self._estimator(self.freq, prediction_length, root)
-            self.predictor = estimator.train(
-                self._entries(series, start_timestamps), cache_data=True
+            output = estimator.train_model(self._entries(series, start_timestamps), cache_data=True)
+        seconds = time.perf_counter() - started
+        epochs = int(output.trainer.current_epoch)
+        self.timings = {
+            "train_seconds": round(seconds, 2),
+            "epochs": epochs,
+            "batches": int(output.trainer.global_step),
+            "predict_seconds": 0.0,
+        }
+        if self.time_limit is not None and epochs < self.max_epochs:
+            raise OverBudget(
+                f"over budget: trained {epochs} of {self.max_epochs} epochs in {seconds:.0f} s "
+                f"(limit {self.time_limit:g} s)"
             )
+        self.predictor = output.predictor
         return self
+
+    def report(self) -> dict[str, Any]:
+        """What the run's record should say about the last dataset: budget and timings."""
+        budget = {
+            "max_epochs": self.max_epochs,
+            "num_batches_per_epoch": self.num_batches_per_epoch,
+            "time_limit_s": self.time_limit,
+        }
+        return {**budget, **self.timings}
 
     def predict_quantiles(
         self,
@@ -409,12 +452,15 @@ class GluonTSDeepBaseline:
                 f"trained for prediction_length {self.predictor.prediction_length}, "
                 f"asked for {prediction_length}"
             )
+        started = time.perf_counter()
         entries = self._entries(_as_numpy_series(inputs), start_timestamps)
         forecasts = list(self.predictor.predict(entries))
         quantiles = np.stack(
             [np.stack([f.quantile(q) for q in quantile_levels], -1) for f in forecasts]
         )
         mean = np.stack([f.mean for f in forecasts])
+        spent = self.timings.get("predict_seconds", 0.0) + time.perf_counter() - started
+        self.timings["predict_seconds"] = round(spent, 2)
         return torch.as_tensor(quantiles, dtype=torch.float32), torch.as_tensor(
             mean, dtype=torch.float32
         )

@@ -43,6 +43,13 @@ from chronos_pkg.inputs import DEFAULT_QUANTILE_LEVELS
 logger = logging.getLogger(__name__)
 
 RESULT_COLUMNS = ("dataset", "model", "MASE", "WQL", "seconds")
+STATUS_COLUMN = "status"  # result files of budgeted models: "ok", or why a dataset has no score
+
+
+class OverBudget(RuntimeError):
+    """A forecaster could not finish a dataset within its fixed budget (e.g. a deep baseline's
+    training time). The benchmark records an explicit row, with no scores and this message as
+    its status, instead of leaving a gap."""
 
 
 class QuantileForecaster(Protocol):
@@ -172,23 +179,37 @@ def evaluate_dataset(
 
 
 class ResultWriter:
-    """Appends one CSV row per finished dataset, so an interrupted run can resume."""
+    """Appends one CSV row per finished dataset, so an interrupted run can resume.
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    With ``status=True`` a new file also gets a ``status`` column ("ok", or why a dataset has
+    no scores); an existing file keeps the columns of its header.
+    """
+
+    def __init__(self, path: str | os.PathLike, status: bool = False) -> None:
         self.path = Path(path)
         self.done: set[tuple[str, str]] = set()
+        self.columns = (*RESULT_COLUMNS, STATUS_COLUMN) if status else RESULT_COLUMNS
         if self.path.is_file() and self.path.stat().st_size > 0:
             existing = pd.read_csv(self.path)
             self.done = set(zip(existing["dataset"].astype(str), existing["model"].astype(str)))
+            self.columns = tuple(
+                c for c in existing.columns if c in (*RESULT_COLUMNS, STATUS_COLUMN)
+            )
 
     def write(self, row: dict[str, Any]) -> None:
+        status = row.get(STATUS_COLUMN, "ok")
+        if status != "ok" and STATUS_COLUMN not in self.columns:
+            raise ValueError(
+                f"{self.path} has no {STATUS_COLUMN} column for the row of {row['dataset']} "
+                f"({status}): write budgeted results to a new file"
+            )
         new_file = not self.path.is_file() or self.path.stat().st_size == 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
+            writer = csv.DictWriter(f, fieldnames=self.columns)
             if new_file:
                 writer.writeheader()
-            writer.writerow({k: row[k] for k in RESULT_COLUMNS})
+            writer.writerow({k: row.get(k, status) for k in self.columns})
         self.done.add((str(row["dataset"]), str(row["model"])))
 
 
@@ -209,7 +230,8 @@ def run_benchmark(
     Returns the rows written by this call, with a ``report`` column (the model's ``report()``
     after each dataset) when the model has one.
     """
-    writer = ResultWriter(output_path)
+    budgeted = getattr(model, "has_budget", False)
+    writer = ResultWriter(output_path, status=budgeted)
     rows = []
     for config in configs:
         if (config.name, model_name) in writer.done:
@@ -229,11 +251,16 @@ def run_benchmark(
         except DatasetNotFoundError as err:
             logger.warning("%s: dataset not available, skipped (%s)", config.name, err)
             continue
+        except OverBudget as err:  # an explicit row: no scores, and why
+            scores = {"MASE": math.nan, "WQL": math.nan, STATUS_COLUMN: str(err)}
+            logger.warning("%s: %s", config.name, err)
         except Exception:  # one broken dataset must not stop the benchmark
             logger.error("%s: failed\n%s", config.name, traceback.format_exc())
             continue
         seconds = time.perf_counter() - started
         row = {"dataset": config.name, "model": model_name, **scores, "seconds": round(seconds, 3)}
+        if budgeted:
+            row.setdefault(STATUS_COLUMN, "ok")
         if hasattr(model, "report"):  # e.g. series that fell back to another model
             row["report"] = model.report()
         writer.write(row)
@@ -241,7 +268,8 @@ def run_benchmark(
         logger.info(
             "%s: MASE %.4f WQL %.4f (%.1f s)", config.name, scores["MASE"], scores["WQL"], seconds
         )
-        if not (math.isfinite(scores["MASE"]) and math.isfinite(scores["WQL"])):
+        over_budget = STATUS_COLUMN in scores
+        if not over_budget and not (math.isfinite(scores["MASE"]) and math.isfinite(scores["WQL"])):
             logger.warning("%s: non-finite score", config.name)
-    columns = list(RESULT_COLUMNS) + (["report"] if hasattr(model, "report") else [])
+    columns = list(writer.columns) + (["report"] if hasattr(model, "report") else [])
     return pd.DataFrame(rows, columns=columns)

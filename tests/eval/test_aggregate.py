@@ -112,3 +112,25 @@ def test_markdown_and_plot(tmp_path):
     pytest.importorskip("matplotlib")
     plot_aggregate(aggregate, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").stat().st_size > 1000
+
+
+def test_over_budget_rows_count_as_present_but_unscored():
+    """A deep baseline's over-budget row keeps the dataset in the common set for every model;
+    that model's mean leaves it out and the table says on how many datasets it stands."""
+    results = results_frame()[lambda f: f["model"] != "other"]
+    deep = pd.DataFrame(
+        [
+            ("ETTh", "deep", 1.0, 0.1),
+            ("nn5", "deep", math.nan, math.nan),
+            ("m4_hourly", "deep", 4.0, 1.0),
+        ],
+        columns=["dataset", "model", "MASE", "WQL"],
+    )
+    relative, aggregate = compare(pd.concat([results, deep], ignore_index=True))
+    assert set(relative["dataset"]) == {"ETTh", "nn5", "m4_hourly"}
+    agg = aggregate.set_index(["model", "benchmark"])
+    assert agg.loc[("deep", "zero-shot"), "MASE"] == pytest.approx(1.0)  # ETTh only
+    assert agg.loc[("deep", "zero-shot"), "n_datasets"] == 1
+    assert agg.loc[("ours", "zero-shot"), "n_datasets"] == 2
+    table = markdown_table(aggregate)
+    assert "| deep | 2.000 | 2.000 | 1.000 (1 of 2) | 0.500 (1 of 2) |" in table

@@ -24,7 +24,7 @@ from chronos_pkg.eval.datasets import (
     load_dataset,
     series_from_table,
 )
-from chronos_pkg.eval.harness import evaluate_dataset
+from chronos_pkg.eval.harness import OverBudget, evaluate_dataset
 
 NAN = float("nan")
 
@@ -191,6 +191,29 @@ def test_deep_baseline_trains_and_forecasts_on_cpu():
     quantiles, _ = model.predict_quantiles(contexts, 6, LEVELS, start_timestamps=data.starts)
     assert quantiles.shape == (3, 6, 3)
     assert (quantiles[..., 0] <= quantiles[..., 2]).all()
+    report = model.report()
+    assert report["epochs"] == 1 and report["batches"] == 2
+    assert report["train_seconds"] > 0 and report["predict_seconds"] > 0
+
+
+def test_deep_baseline_over_its_time_limit_raises_over_budget():
+    pytest.importorskip("lightning")
+    pytest.importorskip("gluonts.torch")
+    data = series_from_table("toy", toy_table(length=48))
+    model = GluonTSDeepBaseline(
+        "dlinear",
+        max_epochs=1000,
+        num_batches_per_epoch=2,
+        context_multiple=2,
+        accelerator="cpu",
+        time_limit=0.5,
+    )
+    with pytest.raises(OverBudget, match=r"over budget: trained \d+ of 1000 epochs .*limit 0.5 s"):
+        model.fit(data.targets, freq="D", prediction_length=6)
+    assert model.predictor is None  # no half-trained model is scored
+    assert model.report()["time_limit_s"] == 0.5 and model.report()["epochs"] < 1000
+    with pytest.raises(ValueError, match="time_limit"):
+        GluonTSDeepBaseline("dlinear", time_limit=0)
 
 
 @pytest.mark.parametrize(

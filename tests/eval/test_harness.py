@@ -12,6 +12,7 @@ import torch
 
 from chronos_pkg.eval.datasets import BenchmarkConfig, load_benchmark_configs, series_from_table
 from chronos_pkg.eval.harness import (
+    OverBudget,
     ResultWriter,
     evaluate_dataset,
     run_benchmark,
@@ -139,3 +140,51 @@ def test_max_context_length_cuts_only_what_the_model_sees():
     cut = evaluate_dataset(model, config, data, max_context_length=10)
     assert model.lengths == [10, 10, 10]
     assert cut == full  # seasonal errors still use the whole context
+
+
+def test_over_budget_datasets_get_an_explicit_row(tmp_path, caplog):
+    """A budgeted model that cannot finish a dataset leaves a row (no scores, the reason), not a
+    gap; the file has a status column, and a rerun does not retry the dataset."""
+    from chronos_pkg.eval.baselines import SeasonalNaive
+
+    class Budgeted(SeasonalNaive):
+        has_budget = True
+
+        def fit(self, series, *, freq, prediction_length, **kwargs):
+            if len(series[0]) < 25:  # stands in for training that overran its time limit
+                raise OverBudget("over budget: trained 3 of 20 epochs in 61 s (limit 60 s)")
+            return super().fit(series, freq=freq, prediction_length=prediction_length)
+
+    table, _ = make_dataset(lengths=(40, 50))
+    pq.write_table(table, tmp_path / "monash_m1_yearly.parquet")
+    short, _ = make_dataset(lengths=(30, 30))
+    pq.write_table(short, tmp_path / "monash_cif_2016.parquet")
+    configs = load_benchmark_configs("zero-shot", ["monash_m1_yearly", "monash_cif_2016"])
+    out = tmp_path / "deep.csv"
+    with caplog.at_level(logging.WARNING):
+        rows = run_benchmark(Budgeted(), "deep", configs, out, data_dir=tmp_path)
+    frame = pd.read_csv(out).set_index("dataset")
+    assert list(frame.columns) == ["model", "MASE", "WQL", "seconds", "status"]
+    assert frame.loc["monash_m1_yearly", "status"] == "ok"
+    assert np.isfinite(frame.loc["monash_m1_yearly", "MASE"])
+    assert frame.loc["monash_cif_2016", "status"].startswith("over budget: trained 3 of 20")
+    assert np.isnan(frame.loc["monash_cif_2016", ["MASE", "WQL"]].astype(float)).all()
+    assert "monash_cif_2016: over budget" in caplog.text
+    assert set(rows["status"]) == {"ok", "over budget: trained 3 of 20 epochs in 61 s (limit 60 s)"}
+    assert run_benchmark(Budgeted(), "deep", configs, out, data_dir=tmp_path).empty
+
+
+def test_result_writer_refuses_a_status_row_in_a_file_without_the_column(tmp_path):
+    path = tmp_path / "results.csv"
+    ResultWriter(path).write({"dataset": "a", "model": "m", "MASE": 1.0, "WQL": 0.5, "seconds": 1})
+    with pytest.raises(ValueError, match="no status column for the row of b"):
+        ResultWriter(path, status=True).write(
+            {
+                "dataset": "b",
+                "model": "m",
+                "MASE": None,
+                "WQL": None,
+                "seconds": 1,
+                "status": "over budget",
+            }
+        )

@@ -69,6 +69,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="statsforecast: seconds per series before it falls back to Seasonal Naive "
         "(counted in the sidecar; default: no limit)",
     )
+    p.add_argument(
+        "--n-jobs",
+        type=int,
+        default=-1,
+        help="statsforecast: worker processes (default -1: one per core)",
+    )
     p.add_argument("--max-epochs", type=int, default=100, help="deep baselines: training epochs")
     p.add_argument("--num-batches-per-epoch", type=int, default=50, help="deep baselines")
     p.add_argument(
@@ -86,7 +92,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def baseline_kwargs(args: argparse.Namespace) -> dict:
     if args.model in StatsForecastBaseline.MODELS:
-        return {"max_history": args.max_history, "series_time_limit": args.series_time_limit}
+        return {
+            "max_history": args.max_history,
+            "series_time_limit": args.series_time_limit,
+            "n_jobs": args.n_jobs,
+        }
     if args.model in GluonTSDeepBaseline.MODELS:
         return {
             "max_epochs": args.max_epochs,
@@ -121,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.model in GluonTSDeepBaseline.MODELS and not args.verbose:
+        import lightning.pytorch  # noqa: F401  (it sets its logger to INFO on import)
+
+        # one line per dataset, not Lightning's lines per epoch
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     names = args.datasets.split(",") if args.datasets else None
     try:
         configs = load_benchmark_configs(args.benchmark, names)

@@ -141,3 +141,52 @@ def test_evaluate_a_checkpoint(data_dir, tmp_path, tiny_seq2seq_dir):
     assert np.isfinite(frame[["MASE", "WQL"]].to_numpy()).all()
     settings = json.loads(out.with_name("tiny.csv.json").read_text())["runs"][0]["settings"]
     assert settings["predict_kwargs"]["num_samples"] == 4
+
+
+def test_baseline_options_reach_the_baselines():
+    """The CLI's baseline flags land in the baseline objects (and so in the sidecar's settings)."""
+    from chronos_pkg.eval.forecasters import build_forecaster
+
+    args = evaluate_cli.parse_args(
+        ["--model", "auto-arima", "--device", "cpu", "--n-jobs", "1", "--series-time-limit", "20"]
+    )
+    model = build_forecaster(args.model, baseline_kwargs=evaluate_cli.baseline_kwargs(args))
+    assert (model.n_jobs, model.series_time_limit) == (1, 20.0)
+    args = evaluate_cli.parse_args(
+        ["--model", "tft", "--device", "cpu", "--max-epochs", "20", "--train-time-limit", "300"]
+    )
+    model = build_forecaster(args.model, baseline_kwargs=evaluate_cli.baseline_kwargs(args))
+    assert (model.max_epochs, model.time_limit, model.accelerator) == (20, 300.0, "cpu")
+
+
+def test_update_docs_rewrites_only_the_marked_table(tmp_path):
+    results = tmp_path / "r.csv"
+    pd.DataFrame(
+        [("ETTh", "seasonal-naive", 2.0, 0.5), ("ETTh", "ours", 1.0, 0.25)],
+        columns=["dataset", "model", "MASE", "WQL"],
+    ).to_csv(results, index=False)
+    doc = tmp_path / "README.md"
+    doc.write_text(
+        "intro\n<!-- aggregate-table:start -->\nold table\n<!-- aggregate-table:end -->\nend\n"
+    )
+    args = [str(results), "--output-dir", str(tmp_path / "agg"), "--no-plot"]
+    assert aggregate_cli.main([*args, "--update-docs", str(doc)]) == 0
+    text = doc.read_text()
+    table = (tmp_path / "agg" / "aggregate.md").read_text()
+    assert (
+        text == f"intro\n<!-- aggregate-table:start -->\n{table}<!-- aggregate-table:end -->\nend\n"
+    )
+    (tmp_path / "plain.md").write_text("no markers\n")
+    with pytest.raises(ValueError, match="no <!-- aggregate-table:start -->"):
+        aggregate_cli.main([*args, "--update-docs", str(tmp_path / "plain.md")])
+
+
+def test_readme_tables_are_the_committed_aggregate():
+    """README.md and evaluation/README.md show aggregate.md as written by evaluation.aggregate."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    table = (root / "evaluation/results/aggregate/aggregate.md").read_text()
+    for doc in ("README.md", "evaluation/README.md"):
+        text = (root / doc).read_text()
+        assert aggregate_cli.replace_table(text, table) == text, f"{doc} is stale"

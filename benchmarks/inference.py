@@ -19,14 +19,10 @@ Our pipeline is also run alone at the larger ``--ours-only-batch-sizes`` (CUDA d
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import gc
 import json
 import os
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from measure import PeakMemory, synchronize
 
 import chronos_pkg
 from chronos_pkg.provenance import describe_machine
@@ -65,66 +62,13 @@ def write_checkpoint(size: str, directory: Path) -> Path:
     return save_checkpoint(model, config, directory / size)
 
 
-class PeakMemory:
-    """Peak memory of one call: CUDA allocator peak, or sampled RSS above the starting RSS."""
-
-    def __init__(self, device: str) -> None:
-        self.device = device
-        self.peak_bytes = 0
-
-    def __enter__(self) -> PeakMemory:
-        gc.collect()
-        if self.device.startswith("cuda"):
-            torch.cuda.synchronize()
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-            self._start = torch.cuda.memory_allocated()
-            return self
-        _malloc_trim()
-        self._start = _rss()
-        self._peak = self._start
-        self._running = True
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while self._running:
-            self._peak = max(self._peak, _rss())
-            time.sleep(0.002)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.device.startswith("cuda"):
-            torch.cuda.synchronize()
-            self.peak_bytes = torch.cuda.max_memory_allocated() - self._start
-            return
-        self._running = False
-        self._thread.join()
-        self.peak_bytes = max(self._peak, _rss()) - self._start
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _malloc_trim() -> None:
-    with contextlib.suppress(OSError, AttributeError):  # not glibc
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _synchronize(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def measure(predict: Callable[[], Any], device: str) -> tuple[float, int]:
     """Seconds and peak memory bytes of one forecast call."""
     with PeakMemory(device) as memory:
-        _synchronize(device)
+        synchronize(device)
         start = time.perf_counter()
         predict()
-        _synchronize(device)
+        synchronize(device)
         seconds = time.perf_counter() - start
     return seconds, memory.peak_bytes
 

@@ -1,6 +1,7 @@
 """Chronos-Bolt inference speed: ours against the published ``chronos`` package, same checkpoint.
 
-    python benchmarks/inference_bolt.py --output benchmarks/results/inference_bolt_cpu.json
+    python benchmarks/inference_bolt.py --threads 2 --context-length 512 2048 --batch-size 32 256 \
+        --output benchmarks/results/inference_bolt_cpu.json
     python benchmarks/inference_bolt.py --device cuda --dtype bfloat16 --batch-size 8192 \
         --output benchmarks/results/inference_bolt_cuda.json
 
@@ -9,7 +10,9 @@ code and loaded by both packages. Before timing, the two forecasts of the same b
 compared (float32: they must agree to 1e-5). The two pipelines are then timed in alternating
 rounds (the order flips every round) so that a change in machine load hits both alike;
 throughput is series per second over all rounds, and the speedup is also given as the median
-of the per-round ratios (robust to load bursts on a shared machine).
+of the per-round ratios (robust to load bursts on a shared machine). Peak memory of one call
+of each pipeline (CPU: sampled RSS above the starting RSS; CUDA: the allocator's peak) is
+measured after the timing.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from measure import PeakMemory, synchronize
 
 import chronos_pkg
 from chronos_pkg.bolt.checkpoint import new_bolt_model, save_bolt_checkpoint
@@ -43,18 +47,13 @@ def random_walks(batch_size: int, length: int, seed: int) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float32)
 
 
-def _synchronize(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def time_calls(predict: Callable[[], Any], calls: int, device: str) -> float:
     """Seconds for ``calls`` back-to-back forecasts."""
-    _synchronize(device)
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(calls):
         predict()
-    _synchronize(device)
+    synchronize(device)
     return time.perf_counter() - start
 
 
@@ -72,44 +71,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    dtype = getattr(torch, args.dtype)
-    bolt_config = ChronosBoltConfig(
-        context_length=args.context_length, prediction_length=args.prediction_length
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        model = new_bolt_model(bolt_config, seed=0, size=args.size)
-        parameters = sum(p.numel() for p in model.parameters())
-        save_bolt_checkpoint(model, tmp)
-        ours = chronos_pkg.from_pretrained(tmp, device_map=args.device, torch_dtype=dtype)
-        theirs = BaseChronosPipeline.from_pretrained(tmp, device_map=args.device, dtype=dtype)
-    if args.compile:
-        ours.model.compile()
-
     results = []
-    for batch_size in args.batch_size:
-        context = random_walks(batch_size, args.context_length, seed=batch_size)
-        run_ours = partial(ours.predict, context, args.prediction_length)
-        run_theirs = partial(theirs.predict, context, args.prediction_length)
-        agreement = compare(run_ours(), run_theirs())  # also the warm-up call of each
-        calls = max(1, math.ceil(args.series_per_round / batch_size))
-        seconds: dict[str, list[float]] = {"ours": [], "published": []}
-        for round_index in range(args.rounds):
-            order = [("ours", run_ours), ("published", run_theirs)]
-            for name, predict in order if round_index % 2 == 0 else order[::-1]:
-                seconds[name].append(time_calls(predict, calls, args.device))
-        series = batch_size * calls * args.rounds
-        ratios = [p / o for o, p in zip(seconds["ours"], seconds["published"])]
-        row = {
-            "batch_size": batch_size,
-            "ours_series_per_s": series / sum(seconds["ours"]),
-            "published_series_per_s": series / sum(seconds["published"]),
-            # per-round ratios cancel slow drifts in machine load; the median resists bursts
-            "speedup_median_of_rounds": float(np.median(ratios)),
-            **agreement,
-        }
-        row["speedup_total"] = row["ours_series_per_s"] / row["published_series_per_s"]
-        results.append(row)
-        print(json.dumps(row))
+    for context_length in args.context_length:
+        parameters, rows = _run_context(args, BaseChronosPipeline, context_length)
+        results.extend(rows)
     return {
         "benchmark": "chronos-bolt inference, ours vs published chronos package",
         "machine": describe_machine(),
@@ -117,7 +82,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "settings": {
             "size": args.size,
             "parameters": parameters,
-            "context_length": args.context_length,
+            "context_lengths": args.context_length,
             "prediction_length": args.prediction_length,
             "device": args.device,
             "dtype": args.dtype,
@@ -129,11 +94,63 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _run_context(
+    args: argparse.Namespace, published: Any, context_length: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """Both pipelines on one random checkpoint whose context is ``context_length``."""
+    dtype = getattr(torch, args.dtype)
+    bolt_config = ChronosBoltConfig(
+        context_length=context_length, prediction_length=args.prediction_length
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        model = new_bolt_model(bolt_config, seed=0, size=args.size)
+        parameters = sum(p.numel() for p in model.parameters())
+        save_bolt_checkpoint(model, tmp)
+        ours = chronos_pkg.from_pretrained(tmp, device_map=args.device, torch_dtype=dtype)
+        theirs = published.from_pretrained(tmp, device_map=args.device, dtype=dtype)
+    if args.compile:
+        ours.model.compile()
+
+    results = []
+    for batch_size in args.batch_size:
+        context = random_walks(batch_size, context_length, seed=batch_size)
+        run_ours = partial(ours.predict, context, args.prediction_length)
+        run_theirs = partial(theirs.predict, context, args.prediction_length)
+        agreement = compare(run_ours(), run_theirs())  # also the warm-up call of each
+        calls = max(1, math.ceil(args.series_per_round / batch_size))
+        seconds: dict[str, list[float]] = {"ours": [], "published": []}
+        for round_index in range(args.rounds):
+            order = [("ours", run_ours), ("published", run_theirs)]
+            for name, predict in order if round_index % 2 == 0 else order[::-1]:
+                seconds[name].append(time_calls(predict, calls, args.device))
+        series = batch_size * calls * args.rounds
+        ratios = [p / o for o, p in zip(seconds["ours"], seconds["published"])]
+        peaks = {}
+        for name, predict in (("ours", run_ours), ("published", run_theirs)):
+            with PeakMemory(args.device) as peak:
+                predict()
+            peaks[name] = round(peak.peak_bytes / 2**20, 1)
+        row = {
+            "context_length": context_length,
+            "batch_size": batch_size,
+            "ours_series_per_s": series / sum(seconds["ours"]),
+            "published_series_per_s": series / sum(seconds["published"]),
+            # per-round ratios cancel slow drifts in machine load; the median resists bursts
+            "speedup_median_of_rounds": float(np.median(ratios)),
+            **agreement,
+        }
+        row["speedup_total"] = row["ours_series_per_s"] / row["published_series_per_s"]
+        row["peak_memory_mib"] = peaks
+        results.append(row)
+        print(json.dumps(row))
+    return parameters, results
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", default="tiny", choices=["tiny", "mini", "small", "base"])
     parser.add_argument("--batch-size", type=int, nargs="+", default=[32, 64, 128, 256])
-    parser.add_argument("--context-length", type=int, default=2048)
+    parser.add_argument("--context-length", type=int, nargs="+", default=[2048])
     parser.add_argument("--prediction-length", type=int, default=64)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])

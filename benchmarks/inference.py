@@ -1,6 +1,7 @@
 """Chronos-T5 inference speed and memory: ours against the published ``chronos`` package.
 
-    python benchmarks/inference.py --threads 1 --output benchmarks/results/inference_cpu.json
+    python benchmarks/inference.py --sizes tiny --batch-sizes 16 --threads 2 --rounds 3 \
+        --output benchmarks/results/inference_t5_cpu.json
     python benchmarks/inference.py --device cuda --dtype bfloat16 \
         --output benchmarks/results/inference_cuda.json
 

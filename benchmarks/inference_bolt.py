@@ -108,6 +108,11 @@ def _run_context(
         save_bolt_checkpoint(model, tmp)
         ours = chronos_pkg.from_pretrained(tmp, device_map=args.device, torch_dtype=dtype)
         theirs = published.from_pretrained(tmp, device_map=args.device, dtype=dtype)
+        reference = (
+            None
+            if dtype == torch.float32
+            else chronos_pkg.from_pretrained(tmp, device_map=args.device, torch_dtype=torch.float32)
+        )
     if args.compile:
         ours.model.compile()
 
@@ -117,6 +122,13 @@ def _run_context(
         run_ours = partial(ours.predict, context, args.prediction_length)
         run_theirs = partial(theirs.predict, context, args.prediction_length)
         agreement = compare(run_ours(), run_theirs())  # also the warm-up call of each
+        if reference is not None:  # what a lower precision costs: ours against ours in float32
+            low = run_ours().float()
+            exact = reference.predict(context, args.prediction_length)
+            agreement["vs_float32"] = {
+                **compare(low, exact),
+                "median_rel_diff": float((low - exact).abs().median() / exact.abs().median()),
+            }
         calls = max(1, math.ceil(args.series_per_round / batch_size))
         seconds: dict[str, list[float]] = {"ours": [], "published": []}
         for round_index in range(args.rounds):

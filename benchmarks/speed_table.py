@@ -1,7 +1,8 @@
 """The README's CPU inference table, generated from the committed benchmark JSON files.
 
     python benchmarks/speed_table.py --t5 benchmarks/results/inference_t5_cpu.json \
-        --bolt benchmarks/results/inference_bolt_cpu.json --update README.md
+        --bolt benchmarks/results/inference_bolt_cpu.json \
+        benchmarks/results/inference_bolt_cpu_bf16.json --update README.md
 
 Writes the table between ``<!-- speed-table:start -->`` and ``<!-- speed-table:end -->`` of each
 file given to ``--update`` (and prints it), so no document types a measured number.
@@ -40,28 +41,39 @@ def _t5_rows(report: dict[str, Any]) -> list[str]:
 
 def _bolt_rows(report: dict[str, Any]) -> list[str]:
     size = report["settings"]["size"]
+    dtype = report["settings"].get("dtype", "float32")
+    label = f"Chronos-Bolt {size}" + ("" if dtype == "float32" else f", {dtype} (both)")
     rows = []
     for row in report["results"]:
         memory = row.get("peak_memory_mib", {})
         rows.append(
-            f"| Chronos-Bolt {size} | {row['context_length']} | {row['batch_size']} | "
+            f"| {label} | {row['context_length']} | {row['batch_size']} | "
             f"{row['ours_series_per_s']:.0f} | {row['published_series_per_s']:.0f} | "
             f"**{row['speedup_median_of_rounds']:.2f}x** | "
             f"{memory.get('ours', float('nan')):.0f} / {memory.get('published', float('nan')):.0f}"
-            f" | max rel. diff {row['max_rel_diff']:.1e} |"
+            f" | {_outputs(row)} |"
         )
     return rows
 
 
-def speed_table(t5: dict[str, Any], bolt: dict[str, Any]) -> str:
-    """The markdown table of both reports, with the machine and threads they ran on."""
-    machine = bolt["machine"]
+def _outputs(row: dict[str, Any]) -> str:
+    """How far ours is from the published outputs (and, below float32, from float32)."""
+    text = f"max rel. diff {row['max_rel_diff']:.1e}"
+    if "vs_float32" in row:
+        text += f"; vs float32: median rel. diff {row['vs_float32']['median_rel_diff']:.1e}"
+    return text
+
+
+def speed_table(t5: dict[str, Any], *bolt: dict[str, Any]) -> str:
+    """The markdown table of the reports, with the machine and threads they ran on."""
+    machine = bolt[0]["machine"]
     note = (
-        f"\n{machine['cpu']}, {machine['cpu_cores']} cores, {bolt['torch_threads']} torch threads, "
-        f"torch {machine['torch']}, float32; speedup: T5 over the whole run, Bolt the median of "
-        "the per-round ratios.\n"
+        f"\n{machine['cpu']}, {machine['cpu_cores']} cores, {bolt[0]['torch_threads']} torch "
+        f"threads, torch {machine['torch']}, float32 unless marked; speedup: T5 over the whole run, "
+        "Bolt the median of the per-round ratios.\n"
     )
-    return HEADER + "\n".join(_t5_rows(t5) + _bolt_rows(bolt)) + "\n" + note
+    rows = _t5_rows(t5) + [row for report in bolt for row in _bolt_rows(report)]
+    return HEADER + "\n".join(rows) + "\n" + note
 
 
 def replace_block(text: str, table: str, name: object = "the document") -> str:
@@ -75,10 +87,13 @@ def replace_block(text: str, table: str, name: object = "the document") -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--t5", type=Path, required=True, help="benchmarks/inference.py output")
-    parser.add_argument("--bolt", type=Path, required=True, help="inference_bolt.py output")
+    parser.add_argument(
+        "--bolt", type=Path, nargs="+", required=True, help="inference_bolt.py outputs"
+    )
     parser.add_argument("--update", type=Path, nargs="*", default=[], help="markdown files")
     args = parser.parse_args(argv)
-    table = speed_table(json.loads(args.t5.read_text()), json.loads(args.bolt.read_text()))
+    bolt = [json.loads(path.read_text()) for path in args.bolt]
+    table = speed_table(json.loads(args.t5.read_text()), *bolt)
     for doc in args.update:
         doc.write_text(replace_block(doc.read_text(), table, doc))
     print(table, end="")

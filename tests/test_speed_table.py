@@ -62,6 +62,11 @@ def test_table_rows_come_from_the_reports(tmp_path: Path) -> None:
     )
     assert "| Chronos-Bolt tiny | 512 | 32 | 300 | 280 | **1.07x** | 40 / 60 |" in table
     assert "Some CPU, 2 cores, 2 torch threads" in table
+    low = {**BOLT, "settings": {"size": "tiny", "dtype": "bfloat16"}}
+    low["results"] = [{**BOLT["results"][0], "vs_float32": {"median_rel_diff": 0.0031}}]
+    two = script.speed_table(T5, BOLT, low)
+    assert "| Chronos-Bolt tiny, bfloat16 (both) | 512 | 32 |" in two
+    assert "vs float32: median rel. diff 3.1e-03 |" in two
     (tmp_path / "t5.json").write_text(json.dumps(T5))
     (tmp_path / "bolt.json").write_text(json.dumps(BOLT))
     doc = tmp_path / "README.md"
@@ -71,3 +76,15 @@ def test_table_rows_come_from_the_reports(tmp_path: Path) -> None:
     assert doc.read_text() == f"a\n{script.START}\n{table}{script.END}\nb\n"
     with pytest.raises(ValueError, match="no <!-- speed-table:start -->"):
         script.replace_block("no markers", table)
+
+
+def test_readme_speed_table_is_the_committed_results() -> None:
+    script = load_script()
+    results = ROOT / "benchmarks" / "results"
+    table = script.speed_table(
+        json.loads((results / "inference_t5_cpu.json").read_text()),
+        json.loads((results / "inference_bolt_cpu.json").read_text()),
+        json.loads((results / "inference_bolt_cpu_bf16.json").read_text()),
+    )
+    text = (ROOT / "README.md").read_text()
+    assert script.replace_block(text, table) == text, "README.md's speed table is stale"

@@ -50,7 +50,7 @@ from chronos_pkg.train.validation import build_validation_sets, relative_to_base
 
 logger = logging.getLogger(__name__)
 
-RESULT_COLUMNS = (
+SWEEP_COLUMNS = (
     "name",
     "overrides",
     "minutes",
@@ -234,19 +234,19 @@ def run_sweep(
     todo = [r for r in wanted if r.name not in done]
     if not todo:
         logger.info("every run is already in %s", spec.results)
-        return pd.DataFrame(columns=RESULT_COLUMNS)
+        return pd.DataFrame(columns=SWEEP_COLUMNS)
     # the validation set and Seasonal Naive's scores on it are the same for every run
     sets = build_validation_sets(run_config(spec, todo[0], data_dir))
     baseline = (sets, score(build_forecaster("seasonal-naive"), sets))
     rows = []
     for run in todo:
         row = execute(spec, run, data_dir, baseline)
-        frame = pd.DataFrame([row], columns=RESULT_COLUMNS)
+        frame = pd.DataFrame([row], columns=SWEEP_COLUMNS)
         spec.results.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(spec.results, mode="a", header=not spec.results.is_file(), index=False)
         logger.info("%s: validation WQL %.4f MASE %.4f", run.name, row["val_WQL"], row["val_MASE"])
         rows.append(row)
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

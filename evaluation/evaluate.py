@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             predict_kwargs=predict_kwargs,
             max_context_length=model_context_length(forecaster),
         )
-    except KeyboardInterrupt:  # keep what finished; a rerun resumes
+    except (KeyboardInterrupt, SystemExit):  # keep what finished; a rerun resumes
+        # (Lightning turns Ctrl-C during a deep baseline's training into SystemExit)
         interrupted = True
         logger.warning("interrupted; finished datasets are in %s", output)
     seconds = time.perf_counter() - started

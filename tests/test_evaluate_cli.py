@@ -190,3 +190,17 @@ def test_readme_tables_are_the_committed_aggregate():
     for doc in ("README.md", "evaluation/README.md"):
         text = (root / doc).read_text()
         assert aggregate_cli.replace_table(text, table) == text, f"{doc} is stale"
+
+
+def test_an_interrupted_run_still_writes_its_sidecar(tmp_path, monkeypatch):
+    """Ctrl-C (or Lightning's SystemExit on it) keeps the record of what finished."""
+
+    def interrupted(*args, **kwargs):
+        raise SystemExit(1)
+
+    monkeypatch.setattr(evaluate_cli, "run_benchmark", interrupted)
+    out = tmp_path / "r.csv"
+    args = ["--model", "seasonal-naive", "--device", "cpu", "--datasets", "monash_m1_yearly"]
+    assert evaluate_cli.main([*args, "--output", str(out)]) == 130
+    run = json.loads((tmp_path / "r.csv.json").read_text())["runs"][-1]
+    assert run["interrupted"] is True and run["datasets"] == []

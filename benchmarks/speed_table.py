@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from chronos_pkg.eval.aggregate import replace_marked_block
+
 START, END = "<!-- speed-table:start -->", "<!-- speed-table:end -->"
 HEADER = (
     "| model | context | batch | ours (series/s) | published (series/s) | speedup | "
@@ -78,10 +80,7 @@ def speed_table(t5: dict[str, Any], *bolt: dict[str, Any]) -> str:
 
 def replace_block(text: str, table: str, name: object = "the document") -> str:
     """``text`` with the lines between the speed-table markers replaced by ``table``."""
-    start, end = text.find(START), text.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"{name} has no {START} ... {END} block")
-    return text[: start + len(START)] + "\n" + table + text[end:]
+    return replace_marked_block(text, "speed-table", table, name)
 
 
 def main(argv: list[str] | None = None) -> int:

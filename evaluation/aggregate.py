@@ -24,6 +24,7 @@ from chronos_pkg.eval.aggregate import (
     load_results,
     markdown_table,
     plot_aggregate,
+    replace_marked_block,
 )
 
 logger = logging.getLogger("evaluation.aggregate")
@@ -85,16 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-TABLE_START, TABLE_END = "<!-- aggregate-table:start -->", "<!-- aggregate-table:end -->"
-
-
 def replace_table(text: str, table: str, name: object = "the document") -> str:
     """``text`` with the lines between the aggregate-table markers replaced by ``table``."""
-    start, end = text.find(TABLE_START), text.find(TABLE_END)
-    if start < 0 or end < start:
-        raise ValueError(f"{name} has no {TABLE_START} ... {TABLE_END} block")
-    head = text[: start + len(TABLE_START)]
-    return head + "\n" + table + text[end:]
+    return replace_marked_block(text, "aggregate-table", table, name)
 
 
 if __name__ == "__main__":

@@ -170,6 +170,18 @@ def markdown_table(aggregate: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def replace_marked_block(
+    text: str, marker: str, content: str, name: object = "the document"
+) -> str:
+    """``text`` with everything between ``<!-- {marker}:start -->`` and ``<!-- {marker}:end -->``
+    replaced by ``content``: how generated tables are kept in hand-written documents."""
+    start_tag, end_tag = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    start, end = text.find(start_tag), text.find(end_tag)
+    if start < 0 or end < start:
+        raise ValueError(f"{name} has no {start_tag} ... {end_tag} block")
+    return text[: start + len(start_tag)] + "\n" + content + text[end:]
+
+
 def plot_aggregate(aggregate: pd.DataFrame, path: str | os.PathLike) -> None:
     """Bar chart of the aggregate relative scores (one panel per benchmark and metric)."""
     import matplotlib

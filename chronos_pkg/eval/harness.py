@@ -209,7 +209,8 @@ class ResultWriter:
             writer = csv.DictWriter(f, fieldnames=self.columns)
             if new_file:
                 writer.writeheader()
-            writer.writerow({k: row.get(k, status) for k in self.columns})
+            values = {**row, STATUS_COLUMN: status}
+            writer.writerow({k: values[k] for k in self.columns})
         self.done.add((str(row["dataset"]), str(row["model"])))
 
 

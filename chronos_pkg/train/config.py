@@ -43,6 +43,14 @@ class SourceConfig:
     ``options``: generator settings passed to ``KernelSynth`` / ``TSMixup`` (e.g. ``length``,
     ``max_series``, ``min_length``, ``alpha``), plus ``num_series`` (how many distinct series
     indices are drawn from) and ``cache_size`` (generated series kept per worker).
+    ``aggregate``: for a file source, replace every series (after the ``exclude_last`` cut) by
+    its means over blocks of this many steps, aligned with its end; a fractional size keeps the
+    calendar on average (hourly -> monthly is 730.5, daily -> quarterly 91.3125). It turns long
+    high-frequency histories into the monthly and quarterly series real data has few of.
+    ``freq``: the pandas frequency of the aggregated series (required with ``aggregate``): the
+    validation horizon and season follow it.
+    ``holdout_as``: the dataset name whose validation split this source shares (default: its
+    own name), so an aggregated copy holds out exactly the series its original holds out.
     """
 
     name: str
@@ -53,6 +61,9 @@ class SourceConfig:
     pool: list[str] = field(default_factory=list)
     memory_map: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    aggregate: float | None = None
+    freq: str | None = None
+    holdout_as: str | None = None
 
 
 @dataclass
@@ -201,6 +212,13 @@ def _validate_sources(sources: list[SourceConfig]) -> None:
             raise ValueError(f"{where}: a {source.kind!r} source needs a path")
         if source.exclude_last is not None and source.exclude_last < 0:
             raise ValueError(f"{where}: exclude_last must be >= 0, got {source.exclude_last}")
+        if source.aggregate is not None:
+            if source.kind not in FILE_KINDS or source.memory_map:
+                raise ValueError(f"{where}: aggregate applies to in-memory file sources only")
+            if not source.aggregate > 1:
+                raise ValueError(f"{where}: aggregate must be > 1 steps, got {source.aggregate}")
+            if not source.freq:
+                raise ValueError(f"{where}: an aggregated source needs its new freq (e.g. 'MS')")
         if source.kind == "tsmixup":
             _validate_pool(source, sources, where)
 

@@ -223,6 +223,54 @@ def load_file_store(source: SourceConfig, data_dir: str | None) -> SeriesStore:
     return SeriesStore.from_arrays(series_io.read_series(path))
 
 
+def aggregate_series(values: np.ndarray, block: float, min_observed: float = 0.5) -> np.ndarray:
+    """Means of ``values`` over consecutive blocks of ``block`` steps, aligned with its end.
+
+    Block ``j`` from the end covers ``[n - round((j + 1) * block), n - round(j * block))``, so a
+    fractional size keeps the calendar on average; steps before the first whole block are
+    dropped. A block with less than ``min_observed`` of its steps observed is NaN.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    count = int(np.floor(n / block + 1e-9))
+    if count == 0:
+        return np.empty(0, np.float32)
+    starts = n - np.round(np.arange(count, 0, -1) * block).astype(np.int64)
+    observed = ~np.isnan(values[starts[0] :])
+    filled = np.where(observed, values[starts[0] :], 0.0)
+    local = starts - starts[0]
+    sums = np.add.reduceat(filled, local)
+    seen = np.add.reduceat(observed.astype(np.float64), local)
+    sizes = np.diff(np.append(local, n - starts[0]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(seen >= min_observed * sizes, sums / seen, np.nan)
+    return means.astype(np.float32)
+
+
+def prepare_file_store(source: SourceConfig, data: DataConfig) -> tuple[SeriesStore, int]:
+    """The series of a file source and the steps still to cut from their ends.
+
+    An aggregated source (``source.aggregate``) is cut and aggregated here, so nothing is left to
+    cut; any other source keeps its ``exclude_last`` for :class:`FileSource` to apply.
+    """
+    store = load_file_store(source, data.data_dir)
+    exclude = data.exclude_last if source.exclude_last is None else source.exclude_last
+    if source.aggregate is None:
+        return store, exclude
+    aggregated = []
+    for i in range(len(store)):
+        series = store[i]
+        aggregated.append(
+            aggregate_series(series[: max(0, len(series) - exclude)], source.aggregate)
+        )
+    return SeriesStore.from_arrays(aggregated), 0
+
+
+def holdout_name(source: SourceConfig) -> str:
+    """The name that seeds a file source's validation split (:func:`holdout_mask`)."""
+    return source.holdout_as or source.name
+
+
 def _kernel_synth_source(source: SourceConfig, spec: WindowSpec, seed: int) -> Source:
     """KernelSynth series ``0 .. num_series - 1`` of seed ``seed``.
 
@@ -315,9 +363,8 @@ def build_sources(data: DataConfig, spec: WindowSpec, seed: int) -> tuple[list[S
     stores: dict[str, tuple[SeriesStore, int, np.ndarray]] = {}
     for source in data.sources:
         if source.kind in FILE_KINDS:
-            exclude = data.exclude_last if source.exclude_last is None else source.exclude_last
-            store = load_file_store(source, data.data_dir)
-            train = ~holdout_mask(source.name, len(store), data.holdout_fraction)
+            store, exclude = prepare_file_store(source, data)
+            train = ~holdout_mask(holdout_name(source), len(store), data.holdout_fraction)
             stores[source.name] = (store, exclude, train)
     sources: list[Source] = []
     for source in data.sources:

@@ -34,7 +34,12 @@ from chronos_pkg.eval.forecasters import build_forecaster
 from chronos_pkg.eval.harness import evaluate_dataset
 from chronos_pkg.frequency import base_frequency, infer_frequency
 from chronos_pkg.train.config import FILE_KINDS, TrainConfig, load_train_config
-from chronos_pkg.train.sources import holdout_mask, load_file_store, resolve_source_path
+from chronos_pkg.train.sources import (
+    holdout_mask,
+    holdout_name,
+    prepare_file_store,
+    resolve_source_path,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +55,7 @@ class ValidationSet:
 
     config: BenchmarkConfig
     dataset: SeriesDataset
+    aggregated: bool = False  # block means of a finer source (SourceConfig.aggregate)
 
 
 def horizon_for(freq: str) -> int:
@@ -85,16 +91,17 @@ def build_validation_sets(config: TrainConfig) -> list[ValidationSet]:
     for source in data.sources:
         if source.kind not in FILE_KINDS:
             continue
-        store = load_file_store(source, data.data_dir)
-        held_out = np.flatnonzero(holdout_mask(source.name, len(store), data.holdout_fraction))
+        store, exclude = prepare_file_store(source, data)
+        held_out = np.flatnonzero(
+            holdout_mask(holdout_name(source), len(store), data.holdout_fraction)
+        )
         if len(held_out) == 0:
             continue
-        freq = _frequency(resolve_source_path(source, data.data_dir))
+        freq = source.freq or _frequency(resolve_source_path(source, data.data_dir))
         if freq is None:
             logger.warning("validation: %s has no timestamps; skipped", source.name)
             continue
         h = horizon_for(freq)
-        exclude = data.exclude_last if source.exclude_last is None else source.exclude_last
         ids, targets = [], []
         for i in held_out:
             series = store[int(i)]
@@ -106,7 +113,7 @@ def build_validation_sets(config: TrainConfig) -> list[ValidationSet]:
             continue
         dataset = SeriesDataset(source.name, freq, ids, [pd.Timestamp(0)] * len(targets), targets)
         bench = BenchmarkConfig("validation", source.name, "", -h, h, 1)
-        sets.append(ValidationSet(bench, dataset))
+        sets.append(ValidationSet(bench, dataset, source.aggregate is not None))
     if not sets:
         raise ValueError("no source of this config has held-out series long enough to validate")
     return sets
@@ -143,6 +150,11 @@ def relative_to_baseline(scores: pd.DataFrame, baseline: pd.DataFrame) -> dict[s
     return out
 
 
+def _summary_line(scores: pd.DataFrame, baseline: pd.DataFrame) -> str:
+    summary = relative_to_baseline(scores, baseline)
+    return f"WQL {summary['WQL']:.4f}  MASE {summary['MASE']:.4f}  ({summary['datasets']} datasets)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m chronos_pkg.train.validation",
@@ -165,13 +177,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     baseline = score(build_forecaster("seasonal-naive"), sets, args.batch_size)
     tables = [baseline.assign(model="seasonal-naive")]
+    aggregated = {s.config.name for s in sets if s.aggregated}
     for model in args.model:
         scores = score(build_forecaster(model), sets, args.batch_size)
-        summary = relative_to_baseline(scores, baseline)
-        print(
-            f"{model}: WQL {summary['WQL']:.4f}  MASE {summary['MASE']:.4f}  "
-            f"({summary['datasets']} datasets, relative to Seasonal Naive)"
-        )
+        print(f"{model}: {_summary_line(scores, baseline)} (relative to Seasonal Naive)")
+        if aggregated:
+            native = ~scores["dataset"].isin(aggregated)
+            print(f"  native: {_summary_line(scores[native], baseline)}")
+            print(f"  aggregated: {_summary_line(scores[~native], baseline)}")
         tables.append(scores.assign(model=model))
     if args.output:
         Path(os.path.dirname(os.path.abspath(args.output))).mkdir(parents=True, exist_ok=True)

@@ -94,6 +94,9 @@ def test_resolved_config_round_trips(base_yaml: Path, tmp_path: Path) -> None:
         (["model.prediction_length=8", "data.min_future=9"], r"data\.min_future"),
         (["data.holdout_fraction=1.0"], r"data\.holdout_fraction"),
         (["trainer.max_steps"], r"key\.path=value"),
+        (["data.sources.0.aggregate=24"], r"new freq"),
+        (["data.sources.0.aggregate=1", "data.sources.0.freq=D"], r"aggregate must be > 1"),
+        (["data.sources.2.aggregate=24", "data.sources.2.freq=D"], r"file sources only"),
     ],
 )
 def test_bad_values_raise_value_error(base_yaml: Path, overrides: list[str], match: str) -> None:

@@ -1,7 +1,7 @@
 """The default shipped model's data mixture never trains on a benchmark's test windows.
 
 Checks ``training/configs/default.yaml`` (the shipped Chronos-Bolt), ``default-continue.yaml``
-(its continuation runs) and ``default-tiny.yaml`` (the T5 GPU recipe) against the data folder's ``manifest.json`` and the
+and ``default-aggregated.yaml`` (its continuation runs) and ``default-tiny.yaml`` (the T5 GPU recipe) against the data folder's ``manifest.json`` and the
 benchmark definitions (``chronos_pkg/data/benchmark.csv``); skips when the data folder is absent.
 """
 
@@ -23,7 +23,12 @@ from chronos_pkg.train.windows import WindowSpec
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = [
     REPO_ROOT / "training" / "configs" / name
-    for name in ("default.yaml", "default-continue.yaml", "default-tiny.yaml")
+    for name in (
+        "default.yaml",
+        "default-continue.yaml",
+        "default-aggregated.yaml",
+        "default-tiny.yaml",
+    )
 ]
 BENCHMARK_CSV = REPO_ROOT / "chronos_pkg" / "data" / "benchmark.csv"
 KEPT_OUT = "kept out of the shipped model"

@@ -13,6 +13,7 @@ from chronos_pkg.train.config import DataConfig, SourceConfig
 from chronos_pkg.train.sources import (
     FileSource,
     SeriesStore,
+    aggregate_series,
     build_sources,
     holdout_mask,
     open_memory_mapped,
@@ -78,6 +79,51 @@ def test_held_out_series_never_reach_training(tmp_path: Path) -> None:
     assert sources[0].index.tolist() == np.flatnonzero(~held).tolist()
     mixed = np.concatenate([sources[1].series(i) for i in range(300)])
     assert mixed.min() > 0
+
+
+def test_aggregate_series_takes_block_means_from_the_end() -> None:
+    values = np.arange(10, dtype=np.float32)
+    np.testing.assert_array_equal(aggregate_series(values, 3), [2, 5, 8])  # step 0 dropped
+    # fractional blocks alternate 2 and 3 steps: boundaries 10 - round(k * 2.5) = 0, 2, 5, 8
+    np.testing.assert_array_equal(aggregate_series(values, 2.5), [0.5, 3, 6, 8.5])
+    gappy = values.copy()
+    gappy[[0, 1, 2, 6]] = np.nan  # block [0, 4): 1 of 4 observed -> NaN; [4, 8): 3 of 4
+    np.testing.assert_allclose(aggregate_series(gappy[:8], 4), [np.nan, 16 / 3])
+    assert len(aggregate_series(values[:3], 4)) == 0
+    # hourly -> monthly keeps a yearly cycle at 12 steps on average
+    hours = np.arange(24 * 365.25 * 10)
+    monthly = aggregate_series(np.sin(2 * np.pi * hours / (24 * 365.25)), 730.5)
+    assert len(monthly) == 120
+    np.testing.assert_allclose(monthly[12:], monthly[:-12], atol=1e-3)
+
+
+def test_aggregated_copy_is_cut_first_and_shares_the_holdout(tmp_path: Path) -> None:
+    n = 40
+    series = [np.arange(100, dtype=np.float32) + 1000 * i for i in range(n)]
+    series_io.write_series(series, tmp_path / "hourly.parquet")
+    data = DataConfig(
+        data_dir=str(tmp_path),
+        holdout_fraction=0.25,
+        sources=[
+            SourceConfig(name="hourly", path="hourly.parquet", weight=1, exclude_last=4),
+            SourceConfig(
+                name="daily",
+                path="hourly.parquet",
+                weight=1,
+                exclude_last=4,
+                aggregate=24,
+                freq="D",
+                holdout_as="hourly",
+            ),
+        ],
+    )
+    spec = WindowSpec(context_length=4, prediction_length=2, min_past=1)
+    hourly, daily = build_sources(data, spec, seed=0)[0]
+    assert daily.index.tolist() == hourly.index.tolist()  # the same series held out
+    assert daily.exclude_last == 0 and daily.lengths.tolist() == [4] * len(daily.index)
+    first = int(daily.index[0])
+    # 96 steps left after the cut: blocks [0, 24), ..., [72, 96)
+    np.testing.assert_allclose(daily.series(0), 1000 * first + np.array([11.5, 35.5, 59.5, 83.5]))
 
 
 def test_memory_mapped_store_matches_in_memory(tmp_path: Path) -> None:

@@ -44,6 +44,8 @@ data:
     - {{name: daily, path: daily.parquet, weight: 1, exclude_last: {EXCLUDE}}}
     - {{name: yearly, path: yearly.parquet, weight: 1}}
     - {{name: few, path: few.parquet, weight: 1}}
+    - {{name: daily_weekly, path: daily.parquet, weight: 0, exclude_last: {EXCLUDE},
+        aggregate: 7, freq: W-SUN, holdout_as: daily}}
 """
     )
     return path
@@ -63,11 +65,17 @@ def test_horizon_follows_frequency() -> None:
 
 def test_sets_are_the_last_window_of_held_out_series(config_path: Path) -> None:
     sets = build_validation_sets(load_train_config(config_path))
-    assert [s.config.name for s in sets] == ["daily", "yearly"]  # "few" is never split
-    daily, yearly = sets
+    # "few" is never split
+    assert [s.config.name for s in sets] == ["daily", "yearly", "daily_weekly"]
+    daily, yearly, weekly = sets
     assert daily.config.prediction_length == 30 and yearly.config.prediction_length == 6
     held = np.flatnonzero(holdout_mask("daily", N_SERIES, 0.1))
     assert daily.dataset.item_ids == [str(i) for i in held]
+    # the aggregated copy scores the same held-out series, as weekly means, horizon 13
+    assert weekly.aggregated and not daily.aggregated
+    assert weekly.dataset.item_ids == daily.dataset.item_ids and weekly.dataset.freq == "W-SUN"
+    assert weekly.config.prediction_length == 13
+    np.testing.assert_allclose(weekly.dataset.targets[0][-1], daily.dataset.targets[0][-7:].mean())
     # the window ends where training's exclude_last cut starts: the first value identifies it
     first = int(held[0])
     expected = np.sin(np.arange(300 - EXCLUDE) / 3).astype(np.float32) + first
@@ -103,8 +111,11 @@ def test_cli_scores_a_checkpoint(
         )
         == 0
     )
-    assert "WQL" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "WQL" in printed
+    assert "native: WQL" in printed and "(2 datasets)" in printed
+    assert "aggregated: WQL" in printed and "(1 datasets)" in printed
     table = pd.read_csv(out)
     assert sorted(table["model"].unique()) == sorted([str(tmp_path / "ckpt"), "seasonal-naive"])
-    assert set(table["dataset"]) == {"daily", "yearly"}
+    assert set(table["dataset"]) == {"daily", "yearly", "daily_weekly"}
     assert np.isfinite(table[["WQL", "MASE"]].to_numpy()).all()

@@ -1,7 +1,7 @@
 """The default shipped model's data mixture never trains on a benchmark's test windows.
 
 Checks ``training/configs/default.yaml`` (the shipped Chronos-Bolt), ``default-continue.yaml``
-and ``default-aggregated.yaml`` (its continuation runs) and ``default-tiny.yaml`` (the T5 GPU recipe) against the data folder's ``manifest.json`` and the
+``default-aggregated.yaml`` and ``default-run5.yaml`` (its continuation runs) and ``default-tiny.yaml`` (the T5 GPU recipe) against the data folder's ``manifest.json`` and the
 benchmark definitions (``chronos_pkg/data/benchmark.csv``); skips when the data folder is absent.
 """
 
@@ -27,6 +27,7 @@ CONFIGS = [
         "default.yaml",
         "default-continue.yaml",
         "default-aggregated.yaml",
+        "default-run5.yaml",
         "default-tiny.yaml",
     )
 ]

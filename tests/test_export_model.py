@@ -67,6 +67,29 @@ def test_export_records_run_cost_and_cumulative_totals(run_dir: Path, tmp_path: 
     assert training["cumulative"] == {"steps": 14, "windows": 48, "train_seconds": 16.0}
 
 
+def test_cumulative_totals_follow_an_unexported_parent_run(run_dir: Path, tmp_path: Path) -> None:
+    # grandparent: exported; parent: a raw final/ checkpoint of a run that started from it
+    (run_dir / "train_config.yaml").write_text("trainer: {batch_size: 4}\n")
+    (run_dir.parent / "log.jsonl").write_text(json.dumps({"step": 10, "steps_per_s": 1.0}) + "\n")
+    grandparent = export_model(run_dir, tmp_path / "grandparent")
+    model = new_bolt_model(
+        ChronosBoltConfig(context_length=64, prediction_length=8), **MICRO_NETWORK
+    )
+    parent = tmp_path / "parent-run" / "final"
+    save_bolt_checkpoint(model, parent, extra={"chronos_training": {"step": 6, "seed": 1}})
+    (parent / "train_config.yaml").write_text(
+        f"trainer: {{batch_size: 4, init_from: {grandparent}}}\n"
+    )
+    (parent.parent / "log.jsonl").write_text(json.dumps({"step": 6, "steps_per_s": 2.0}) + "\n")
+    child = tmp_path / "child-run" / "final"
+    save_bolt_checkpoint(model, child, extra={"chronos_training": {"step": 2, "seed": 2}})
+    (child / "train_config.yaml").write_text(f"trainer: {{batch_size: 4, init_from: {parent}}}\n")
+    (child.parent / "log.jsonl").write_text(json.dumps({"step": 2, "steps_per_s": 1.0}) + "\n")
+    out = export_model(child, tmp_path / "child")
+    training = json.loads((out / "config.json").read_text())["chronos_training"]
+    assert training["cumulative"] == {"steps": 18, "windows": 72, "train_seconds": 15.0}
+
+
 def test_export_rejects_bad_input(run_dir: Path, tmp_path: Path, capsys) -> None:
     assert main(["--checkpoint", str(tmp_path / "nowhere"), "--output", str(tmp_path / "x")]) == 1
     assert "error:" in capsys.readouterr().err

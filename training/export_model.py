@@ -14,6 +14,8 @@ The provenance gains what the run cost, from its log: ``train_seconds`` (the sum
 intervals of steps / step rate, so pauses between resumed chunks do not count), ``windows``
 (steps x batch size) and, for a run started with ``trainer.init_from`` from an exported model,
 ``cumulative`` totals that add the parent's: a model improved run after run keeps its whole cost.
+The parent may also be the raw ``final/`` checkpoint of an unshipped run: its cost then comes from
+that run's log, and so on up the chain of ``init_from``.
 """
 
 from __future__ import annotations
@@ -81,15 +83,7 @@ def run_cost(checkpoint: Path, run_dir: Path) -> dict[str, Any]:
     parent = trainer.get("init_from")
     if parent:
         cost["init_from"] = str(parent)
-        parent_config = Path(parent) / "config.json"
-        earlier = {}
-        if parent_config.is_file():
-            training = json.loads(parent_config.read_text()).get("chronos_training", {})
-            earlier = training.get("cumulative") or {
-                "steps": training.get("step"),
-                "windows": training.get("windows"),
-                "train_seconds": training.get("train_seconds"),
-            }
+        earlier = _parent_totals(Path(parent))
         totals = {
             key: (value + earlier[key])
             if value is not None and earlier.get(key) is not None
@@ -98,6 +92,28 @@ def run_cost(checkpoint: Path, run_dir: Path) -> dict[str, Any]:
         }
     cost["cumulative"] = totals
     return cost
+
+
+def _parent_totals(parent: Path) -> dict[str, Any]:
+    """Cumulative steps, windows and seconds of the model a run started from.
+
+    An exported model carries them in its provenance; a raw training checkpoint (``final/`` of an
+    unshipped run, whose config has only step and seed) gets them from its own run's log and
+    config, following that run's ``init_from`` in turn.
+    """
+    parent_config = parent / "config.json"
+    if not parent_config.is_file():
+        return {}
+    training = json.loads(parent_config.read_text()).get("chronos_training", {})
+    if "cumulative" in training:
+        return training["cumulative"]
+    if "train_seconds" not in training and (parent.parent / LOG_FILE).is_file():
+        return run_cost(parent, parent.parent).get("cumulative", {})
+    return {
+        "steps": training.get("step"),
+        "windows": training.get("windows"),
+        "train_seconds": training.get("train_seconds"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

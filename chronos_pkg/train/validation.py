@@ -2,15 +2,21 @@
 
 A training config with ``data.holdout_fraction`` > 0 keeps a fixed subset of the series of each
 file source out of training (:func:`chronos_pkg.train.sources.holdout_mask`, seeded by the
-dataset's name). The validation set is the last window of each held-out series (after the
+dataset's name). The validation set is the last windows of each held-out series (after the
 source's ``exclude_last`` cut, so in-domain benchmark windows stay untouched), with a horizon set
-by the dataset's frequency. Scores are WQL and MASE relative to Seasonal Naive, combined over
+by the dataset's frequency: one window per series, or as many consecutive ones as it takes to
+reach ``min_windows`` per dataset (and the shortest series allows), so that a dataset with two
+held-out series does not weigh in the mean on two forecasts. Scores are WQL and MASE relative to Seasonal Naive, combined over
 datasets by the geometric mean, as in the benchmark; the zero-shot benchmark is never read.
 
 Usage::
 
     python -m chronos_pkg.train.validation --config training/configs/default.yaml \\
-        --data-dir ../shared/data --model runs/default/final --output validation.csv
+        --data-dir ../shared/data --model chronos_pkg/models/default runs/default/final \\
+        --output validation.csv
+
+With several models, the first is the incumbent (the shipped one) and each later one gets the
+verdict of the fixed ship rule (:func:`ship_decision`).
 """
 
 from __future__ import annotations
@@ -47,6 +53,10 @@ logger = logging.getLogger(__name__)
 HORIZONS: dict[str, int] = {"YE": 6, "QE": 8, "ME": 18, "W": 13, "D": 30, "B": 30}
 SUBDAILY_HORIZON = 48
 MIN_CONTEXT = 16  # a held-out series needs this much history before its window
+MIN_WINDOWS = 30  # windows per dataset the validation set aims at (rolls back when series are few)
+# ship rule: a candidate may be worse than the incumbent on one group of datasets by at most this
+# much (relative), on either metric, and must be better on all datasets together
+GROUP_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -75,13 +85,26 @@ def _frequency(path: Path) -> str | None:
     return infer_frequency(timestamps, tolerate_gaps=True)
 
 
-def build_validation_sets(config: TrainConfig) -> list[ValidationSet]:
+def rolls_for(lengths: Sequence[int], horizon: int, min_windows: int) -> int:
+    """Consecutive windows per series: enough for ``min_windows`` in all, at least 1, and never
+    more than the shortest series holds with ``MIN_CONTEXT`` steps of history before them."""
+    wanted = -(-min_windows // max(1, len(lengths)))
+    room = (min(lengths) - MIN_CONTEXT) // horizon
+    return max(1, min(wanted, room))
+
+
+def build_validation_sets(
+    config: TrainConfig, min_windows: int = MIN_WINDOWS
+) -> list[ValidationSet]:
     """The validation set of every file source of ``config`` that holds series out.
 
-    A held-out series enters when it has at least ``MIN_CONTEXT`` steps before its window and an
-    observed value in it. Sources without timestamps (no frequency, so no horizon or season) are
-    skipped with a warning.
+    A held-out series enters when it has at least ``MIN_CONTEXT`` steps before its last window and
+    an observed value in it. Each series then gives :func:`rolls_for` consecutive last windows
+    (``min_windows=1``: the last window only). Sources without timestamps (no frequency, so no
+    horizon or season) are skipped with a warning.
     """
+    if min_windows < 1:
+        raise ValueError(f"min_windows must be >= 1, got {min_windows}")
     data = config.data
     if data.holdout_fraction <= 0:
         raise ValueError(
@@ -112,7 +135,8 @@ def build_validation_sets(config: TrainConfig) -> list[ValidationSet]:
         if not targets:
             continue
         dataset = SeriesDataset(source.name, freq, ids, [pd.Timestamp(0)] * len(targets), targets)
-        bench = BenchmarkConfig("validation", source.name, "", -h, h, 1)
+        rolls = rolls_for([len(t) for t in targets], h, min_windows)
+        bench = BenchmarkConfig("validation", source.name, "", -h * rolls, h, rolls)
         sets.append(ValidationSet(bench, dataset, source.aggregate is not None))
     if not sets:
         raise ValueError("no source of this config has held-out series long enough to validate")
@@ -130,6 +154,7 @@ def score(forecaster: Any, sets: Sequence[ValidationSet], batch_size: int = 256)
                 "freq": item.dataset.freq,
                 "horizon": item.config.prediction_length,
                 "series": len(item.dataset.targets),
+                "windows": len(item.dataset.targets) * item.config.num_rolls,
                 **metrics,
             }
         )
@@ -150,6 +175,47 @@ def relative_to_baseline(scores: pd.DataFrame, baseline: pd.DataFrame) -> dict[s
     return out
 
 
+@dataclass(frozen=True)
+class ShipDecision:
+    """Whether a candidate checkpoint should replace the incumbent, and why."""
+
+    ship: bool
+    reasons: tuple[str, ...]
+
+
+def ship_decision(
+    candidate: pd.DataFrame,
+    incumbent: pd.DataFrame,
+    baseline: pd.DataFrame,
+    groups: dict[str, set[str]] | None = None,
+    tolerance: float = GROUP_TOLERANCE,
+) -> ShipDecision:
+    """The fixed rule that decides whether a training run replaces the shipped model.
+
+    Relative to ``baseline`` (Seasonal Naive) on the same validation sets, the candidate must
+    beat the incumbent on WQL and MASE over all datasets together (geometric means), and on every
+    group of datasets (e.g. native and aggregated) be at most ``tolerance`` worse on either metric.
+    Fixed before the runs it judges, so selection cannot drift towards whatever a run happened to
+    improve.
+    """
+    if set(candidate["dataset"]) != set(incumbent["dataset"]):
+        raise ValueError("candidate and incumbent were scored on different validation sets")
+    reasons = []
+    new, old = relative_to_baseline(candidate, baseline), relative_to_baseline(incumbent, baseline)
+    for metric in ("WQL", "MASE"):
+        if not new[metric] < old[metric]:
+            reasons.append(f"all datasets: {metric} {new[metric]:.4f} >= {old[metric]:.4f}")
+    for name, members in (groups or {}).items():
+        new_g = relative_to_baseline(candidate[candidate["dataset"].isin(members)], baseline)
+        old_g = relative_to_baseline(incumbent[incumbent["dataset"].isin(members)], baseline)
+        for metric in ("WQL", "MASE"):
+            if new_g[metric] > old_g[metric] * (1 + tolerance):
+                reasons.append(
+                    f"{name}: {metric} {new_g[metric]:.4f} > {old_g[metric]:.4f} +{tolerance:.0%}"
+                )
+    return ShipDecision(not reasons, tuple(reasons))
+
+
 def _summary_line(scores: pd.DataFrame, baseline: pd.DataFrame) -> str:
     summary = relative_to_baseline(scores, baseline)
     return f"WQL {summary['WQL']:.4f}  MASE {summary['MASE']:.4f}  ({summary['datasets']} datasets)"
@@ -162,29 +228,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(WQL and MASE relative to Seasonal Naive, geometric mean over datasets).",
     )
     parser.add_argument("--config", required=True, help="training config YAML (its data section)")
-    parser.add_argument("--model", required=True, nargs="+", help="checkpoint dir(s) or model ids")
+    parser.add_argument(
+        "--model",
+        required=True,
+        nargs="+",
+        help="checkpoint dir(s) or model ids; the first is the incumbent that each later one is "
+        "judged against by the ship rule (ship_decision)",
+    )
     parser.add_argument("--data-dir", default=None, help="root of the data (else the config's)")
     parser.add_argument("--output", default=None, help="CSV of per-dataset scores to write")
+    parser.add_argument(
+        "--min-windows",
+        type=int,
+        default=MIN_WINDOWS,
+        help="windows per dataset to aim at by rolling back over the held-out series "
+        f"(default {MIN_WINDOWS}; 1: the last window of each series, as before run6)",
+    )
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     overrides = [f"data.data_dir={args.data_dir}"] if args.data_dir else []
     config = load_train_config(args.config, overrides)
-    sets = build_validation_sets(config)
+    sets = build_validation_sets(config, args.min_windows)
     logger.info(
-        "validation: %d datasets, %d series", len(sets), sum(len(s.dataset.targets) for s in sets)
+        "validation: %d datasets, %d series, %d windows",
+        len(sets),
+        sum(len(s.dataset.targets) for s in sets),
+        sum(len(s.dataset.targets) * s.config.num_rolls for s in sets),
     )
     baseline = score(build_forecaster("seasonal-naive"), sets, args.batch_size)
     tables = [baseline.assign(model="seasonal-naive")]
     aggregated = {s.config.name for s in sets if s.aggregated}
+    groups = {"native": {s.config.name for s in sets if not s.aggregated}}
+    if aggregated:
+        groups["aggregated"] = aggregated
+    incumbent = None
     for model in args.model:
         scores = score(build_forecaster(model), sets, args.batch_size)
         print(f"{model}: {_summary_line(scores, baseline)} (relative to Seasonal Naive)")
         if aggregated:
-            native = ~scores["dataset"].isin(aggregated)
-            print(f"  native: {_summary_line(scores[native], baseline)}")
-            print(f"  aggregated: {_summary_line(scores[~native], baseline)}")
+            for name, members in groups.items():
+                print(
+                    f"  {name}: {_summary_line(scores[scores['dataset'].isin(members)], baseline)}"
+                )
+        if incumbent is None:
+            incumbent = scores
+        else:
+            decision = ship_decision(scores, incumbent, baseline, groups)
+            verdict = "yes" if decision.ship else "no: " + "; ".join(decision.reasons)
+            print(f"  replaces {args.model[0]}: {verdict}")
         tables.append(scores.assign(model=model))
     if args.output:
         Path(os.path.dirname(os.path.abspath(args.output))).mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,8 @@ from chronos_pkg.train.validation import (
     horizon_for,
     main,
     relative_to_baseline,
+    rolls_for,
+    ship_decision,
 )
 
 N_SERIES = 40
@@ -63,8 +65,32 @@ def test_horizon_follows_frequency() -> None:
     ]
 
 
+def test_rolls_reach_the_wanted_windows_within_the_shortest_series() -> None:
+    assert rolls_for([1000] * 40, horizon=48, min_windows=30) == 1  # enough series already
+    assert rolls_for([1000, 2000], horizon=48, min_windows=30) == 15
+    assert rolls_for([16 + 3 * 48, 5000], horizon=48, min_windows=30) == 3  # the short one
+    assert rolls_for([20], horizon=48, min_windows=30) == 1  # never fewer than one
+    assert rolls_for([1000, 2000], horizon=48, min_windows=1) == 1
+
+
+def test_datasets_with_few_series_roll_back(config_path: Path) -> None:
+    config = load_train_config(config_path)
+    daily, yearly, weekly = build_validation_sets(config)
+    n = len(daily.dataset.targets)
+    assert 1 < n < 30
+    # daily: 295 steps leave room for 9 windows of 30; yearly (40 steps) for 4 of 6
+    assert daily.config.num_rolls == min(-(-30 // n), 9)
+    assert daily.config.offset == -30 * daily.config.num_rolls
+    assert yearly.config.num_rolls == 4 and weekly.config.num_rolls == 2
+    last_only = build_validation_sets(config, min_windows=1)
+    assert [s.config.num_rolls for s in last_only] == [1, 1, 1]
+    assert [s.config.offset for s in last_only] == [-30, -6, -13]
+    with pytest.raises(ValueError, match="min_windows"):
+        build_validation_sets(config, min_windows=0)
+
+
 def test_sets_are_the_last_window_of_held_out_series(config_path: Path) -> None:
-    sets = build_validation_sets(load_train_config(config_path))
+    sets = build_validation_sets(load_train_config(config_path), min_windows=1)
     # "few" is never split
     assert [s.config.name for s in sets] == ["daily", "yearly", "daily_weekly"]
     daily, yearly, weekly = sets
@@ -97,6 +123,45 @@ def test_relative_scores_are_geometric_means() -> None:
     assert summary["datasets"] == 2
 
 
+def _scores(wql: list[float], mase: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"dataset": ["a", "b", "c"], "WQL": wql, "MASE": mase})
+
+
+BASELINE = _scores([1.0, 1.0, 1.0], [1.0, 1.0, 1.0])
+GROUPS = {"native": {"a", "b"}, "aggregated": {"c"}}
+
+
+def test_ship_rule_takes_a_run_better_everywhere() -> None:
+    incumbent = _scores([0.8, 0.8, 0.8], [0.9, 0.9, 0.9])
+    decision = ship_decision(_scores([0.7, 0.8, 0.8], [0.9, 0.8, 0.9]), incumbent, BASELINE, GROUPS)
+    assert decision.ship and decision.reasons == ()
+
+
+def test_ship_rule_needs_both_metrics_to_improve_overall() -> None:
+    incumbent = _scores([0.8, 0.8, 0.8], [0.9, 0.9, 0.9])
+    decision = ship_decision(_scores([0.7, 0.7, 0.7], [0.9, 0.9, 0.9]), incumbent, BASELINE, GROUPS)
+    assert not decision.ship
+    assert decision.reasons == ("all datasets: MASE 0.9000 >= 0.9000",)
+
+
+def test_ship_rule_tolerates_a_small_loss_on_one_group_only() -> None:
+    incumbent = _scores([0.8, 0.8, 0.8], [0.9, 0.9, 0.9])
+    # native 0.5% worse on WQL (geometric mean of 0.804 and 0.804), aggregated much better
+    small = _scores([0.804, 0.804, 0.6], [0.9, 0.9, 0.7])
+    assert ship_decision(small, incumbent, BASELINE, GROUPS).ship
+    # native 2% worse: the all-datasets gain no longer buys it (run5's case)
+    large = _scores([0.816, 0.816, 0.6], [0.9, 0.9, 0.7])
+    decision = ship_decision(large, incumbent, BASELINE, GROUPS)
+    assert not decision.ship
+    assert len(decision.reasons) == 1 and decision.reasons[0].startswith("native: WQL 0.8160")
+
+
+def test_ship_rule_rejects_different_validation_sets() -> None:
+    other = pd.DataFrame({"dataset": ["a", "b"], "WQL": [1.0, 1.0], "MASE": [1.0, 1.0]})
+    with pytest.raises(ValueError, match="different validation sets"):
+        ship_decision(other, _scores([1, 1, 1], [1, 1, 1]), BASELINE, GROUPS)
+
+
 def test_cli_scores_a_checkpoint(
     config_path: Path, tmp_path: Path, one_thread: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -105,17 +170,19 @@ def test_cli_scores_a_checkpoint(
     )
     save_bolt_checkpoint(model, tmp_path / "ckpt")
     out = tmp_path / "val.csv"
-    assert (
-        main(
-            ["--config", str(config_path), "--model", str(tmp_path / "ckpt"), "--output", str(out)]
-        )
-        == 0
-    )
+    args = ["--config", str(config_path), "--output", str(out)]
+    assert main([*args, "--model", str(tmp_path / "ckpt"), "seasonal-naive"]) == 0
     printed = capsys.readouterr().out
+    # the later model gets the ship rule's verdict against the first
+    assert f"replaces {tmp_path / 'ckpt'}:" in printed
+    assert main([*args, "--model", str(tmp_path / "ckpt")]) == 0
+    printed = capsys.readouterr().out
+    assert "replaces" not in printed
     assert "WQL" in printed
     assert "native: WQL" in printed and "(2 datasets)" in printed
     assert "aggregated: WQL" in printed and "(1 datasets)" in printed
     table = pd.read_csv(out)
     assert sorted(table["model"].unique()) == sorted([str(tmp_path / "ckpt"), "seasonal-naive"])
     assert set(table["dataset"]) == {"daily", "yearly", "daily_weekly"}
+    assert (table["windows"] >= table["series"]).all()
     assert np.isfinite(table[["WQL", "MASE"]].to_numpy()).all()

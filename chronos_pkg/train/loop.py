@@ -5,7 +5,8 @@ One process per device. Launched by ``torchrun`` or ``accelerate launch`` (``WOR
 change; otherwise it trains on one GPU, or on the CPU for smoke runs.
 
 Recipe (SPEC section 4): AdamW (fused on CUDA), linear decay to 0 after optional warmup,
-gradient clipping, bf16 autocast and tf32 on CUDA, optional ``torch.compile``.
+gradient clipping, bf16 autocast and tf32 on CUDA (bf16 autocast on the CPU with
+``trainer.cpu_bf16``), optional ``torch.compile``.
 
 Output directory::
 
@@ -303,11 +304,7 @@ class _Meter:
 def _loop(run: _Run, batches: Batches) -> bool:
     """Step until ``max_steps`` or a stop; returns True when stopped early."""
     t = run.config.trainer
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if run.place.device.type == "cuda" and t.bf16
-        else contextlib.nullcontext()
-    )
+    autocast = _autocast(run.place.device.type, t)
     deadline = time.monotonic() + 60 * t.max_minutes if t.max_minutes else math.inf
     stop_step = run.step + t.stop_after_steps if t.stop_after_steps else math.inf
     from tqdm.auto import tqdm
@@ -336,6 +333,14 @@ def _loop(run: _Run, batches: Batches) -> bool:
                 break
     progress.close()
     return stopped
+
+
+def _autocast(device_type: str, t: TrainerConfig) -> Any:
+    """bfloat16 autocast for the forward pass: on CUDA with ``bf16``, on the CPU with
+    ``cpu_bf16``; otherwise float32 throughout."""
+    if (device_type == "cuda" and t.bf16) or (device_type == "cpu" and t.cpu_bf16):
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _optimizer_step(run: _Run, batches: Batches, autocast: Any) -> None:

@@ -305,3 +305,27 @@ def test_gradient_accumulation_draws_micro_batches(tmp_path: Path, sine_file: Pa
     assert np.isfinite([r["loss"] for r in log]).all()
     with pytest.raises(ValueError, match="divisible"):
         train(config_from_dict(micro_config(tmp_path / "bad", sine_file, gradient_accumulation=3)))
+
+
+@pytest.mark.parametrize("cpu_bf16", [False, True])
+def test_cpu_bf16_autocasts_the_forward_pass(
+    tmp_path: Path, sine_file: Path, monkeypatch: pytest.MonkeyPatch, cpu_bf16: bool
+) -> None:
+    from chronos_pkg.train.t5_task import T5Task
+
+    seen: list[bool] = []
+    real_loss = T5Task.loss
+
+    def recording_loss(self: T5Task, model: Any, batch: Any) -> torch.Tensor:
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return real_loss(self, model, batch)
+
+    monkeypatch.setattr(T5Task, "loss", recording_loss)
+    config = micro_config(tmp_path, sine_file, max_steps=30, log_every=10, cpu_bf16=cpu_bf16)
+    train(config_from_dict(config))
+    assert seen == [cpu_bf16] * 30
+    log = read_log(tmp_path)
+    assert np.isfinite([r["loss"] for r in log]).all() and log[-1]["loss"] < log[0]["loss"]
+    # the weights stay float32: only the computation is bfloat16
+    weights = load_file(str(tmp_path / "final" / "model.safetensors"))
+    assert all(w.dtype == torch.float32 for w in weights.values())

@@ -70,6 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(counted in the sidecar; default: no limit)",
     )
     p.add_argument(
+        "--series-cache",
+        default=None,
+        help="statsforecast with --series-time-limit: directory storing each series' forecast as "
+        "it finishes, so an interrupted dataset resumes (default: <output>.series-cache)",
+    )
+    p.add_argument(
         "--n-jobs",
         type=int,
         default=-1,
@@ -90,12 +96,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def output_path(args: argparse.Namespace) -> Path:
+    """The result CSV: ``--output``, else ``results-<model name>.csv``."""
+    return Path(args.output or f"results-{Path(args.model_name or args.model).name}.csv")
+
+
+def series_cache_dir(args: argparse.Namespace) -> str | None:
+    """Where a per-series statsforecast run stores its forecasts (``None``: no time limit)."""
+    if args.series_time_limit is None:
+        return None
+    if args.series_cache is not None:
+        return args.series_cache
+    return str(output_path(args)) + ".series-cache"
+
+
 def baseline_kwargs(args: argparse.Namespace) -> dict:
     if args.model in StatsForecastBaseline.MODELS:
         return {
             "max_history": args.max_history,
             "series_time_limit": args.series_time_limit,
             "n_jobs": args.n_jobs,
+            "cache_dir": series_cache_dir(args),
         }
     if args.model in GluonTSDeepBaseline.MODELS:
         return {
@@ -143,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("%s", err)
         return 2
     model_name = args.model_name or args.model
-    output = Path(args.output or f"results-{Path(model_name).name}.csv")
+    output = output_path(args)
     batch_size = args.batch_size or (100_000 if args.model in BASELINE_NAMES else 256)
     started = time.perf_counter()  # the total includes loading the model and the data
     start_time = datetime.now(timezone.utc).isoformat(timespec="seconds")

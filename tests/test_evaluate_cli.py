@@ -152,6 +152,15 @@ def test_baseline_options_reach_the_baselines():
     )
     model = build_forecaster(args.model, baseline_kwargs=evaluate_cli.baseline_kwargs(args))
     assert (model.n_jobs, model.series_time_limit) == (1, 20.0)
+    assert str(model.cache.directory) == "results-auto-arima.csv.series-cache"
+    args = evaluate_cli.parse_args(
+        ["--model", "auto-arima", "--series-cache", "c", "--output", "o"]
+    )
+    assert evaluate_cli.baseline_kwargs(args)["cache_dir"] is None  # no time limit: batch fit
+    args = evaluate_cli.parse_args(
+        ["--model", "auto-ets", "--series-time-limit", "5", "--output", "o"]
+    )
+    assert evaluate_cli.baseline_kwargs(args)["cache_dir"] == "o.series-cache"
     args = evaluate_cli.parse_args(
         ["--model", "tft", "--device", "cpu", "--max-epochs", "20", "--train-time-limit", "300"]
     )

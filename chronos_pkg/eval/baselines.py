@@ -13,6 +13,7 @@ as for the pipelines.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -27,8 +28,11 @@ import pandas as pd
 import torch
 
 from chronos_pkg.eval.harness import OverBudget
+from chronos_pkg.eval.series_cache import SeriesCache
 from chronos_pkg.frequency import period_freq, seasonality_from_freq
 from chronos_pkg.inputs import DEFAULT_QUANTILE_LEVELS, to_series_list
+
+logger = logging.getLogger(__name__)
 
 
 def _as_numpy_series(inputs: Sequence[Any]) -> list[np.ndarray]:
@@ -137,6 +141,9 @@ class StatsForecastBaseline(_SeasonalBaseline):
     With ``series_time_limit`` (seconds), each series is fitted on its own in a worker process and
     one that takes longer falls back to Seasonal Naive too; :attr:`fallbacks` counts, per
     dataset (reset by :meth:`fit`), the series that timed out or failed, for the run's record.
+    With ``cache_dir`` as well, each series' forecast is stored as it finishes and reused by a
+    rerun with the same settings, so an interrupted dataset resumes where it stopped; progress
+    is logged about once a minute.
     """
 
     MODELS = {"auto-ets": "AutoETS", "auto-arima": "AutoARIMA", "auto-theta": "AutoTheta"}
@@ -148,6 +155,7 @@ class StatsForecastBaseline(_SeasonalBaseline):
         max_history: int | None = 2500,
         n_jobs: int = -1,
         series_time_limit: float | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if model not in self.MODELS:
             raise ValueError(
@@ -162,6 +170,7 @@ class StatsForecastBaseline(_SeasonalBaseline):
         self.max_history = max_history
         self.n_jobs = n_jobs
         self.series_time_limit = series_time_limit
+        self.cache = SeriesCache(cache_dir) if cache_dir is not None else None
         self.fallbacks: Counter[str] = Counter()
 
     def fit(self, series: Sequence[np.ndarray], *, freq: str, **_: Any) -> StatsForecastBaseline:
@@ -241,9 +250,7 @@ class StatsForecastBaseline(_SeasonalBaseline):
             )
             for values in series
         ]
-        processes = (os.cpu_count() or 1) if self.n_jobs < 1 else self.n_jobs
-        with multiprocessing.get_context("fork").Pool(min(processes, len(jobs))) as pool:
-            results = pool.map(_fit_one_series, jobs, chunksize=1)
+        results = self._run_jobs(jobs)
         values = np.empty((len(series), prediction_length, len(spec)))
         point = np.empty((len(series), prediction_length))
         for i, (forecast, status) in enumerate(results):
@@ -253,6 +260,45 @@ class StatsForecastBaseline(_SeasonalBaseline):
             for j, (_, side, pct) in enumerate(spec):
                 values[i, :, j] = forecast["mean"] if side == "mid" else forecast[f"{side}-{pct}"]
         return _interval_output(values, point)
+
+    def _run_jobs(self, jobs: list[tuple]) -> list[tuple[dict[str, np.ndarray], str]]:
+        """Each job's ``(forecast, status)``: from the cache where stored, else fitted in workers
+        (and stored as each finishes), logging progress about once a minute."""
+        import statsforecast
+
+        results: list[tuple[dict[str, np.ndarray], str] | None] = [None] * len(jobs)
+        keys = [SeriesCache.key(job[0], *job[1:], statsforecast.__version__) for job in jobs]
+        if self.cache is not None:
+            for i, key in enumerate(keys):
+                results[i] = self.cache.load(key)
+        todo = [i for i, result in enumerate(results) if result is None]
+        cached = len(jobs) - len(todo)
+        if cached:
+            logger.info("%s: %d of %d series taken from the cache", self.model, cached, len(jobs))
+        if todo:
+            processes = (os.cpu_count() or 1) if self.n_jobs < 1 else self.n_jobs
+            last_log = time.monotonic()
+            with multiprocessing.get_context("fork").Pool(min(processes, len(todo))) as pool:
+                finished = pool.imap_unordered(
+                    _fit_indexed, [(i, jobs[i]) for i in todo], chunksize=1
+                )
+                for done, (i, result) in enumerate(finished, start=1):
+                    results[i] = result
+                    if self.cache is not None:
+                        self.cache.save(keys[i], *result)
+                    if time.monotonic() - last_log >= 60 or done == len(todo):
+                        last_log = time.monotonic()
+                        logger.info(
+                            "%s: %d of %d series fitted (%d from the cache)",
+                            self.model,
+                            cached + done,
+                            len(jobs),
+                            cached,
+                        )
+        missing = [i for i, result in enumerate(results) if result is None]
+        if missing:  # a worker pool that lost jobs must not shift forecasts between series
+            raise RuntimeError(f"{self.model}: no forecast for series {missing[:5]}")
+        return results  # type: ignore[return-value]
 
 
 def _interval_output(values: np.ndarray, point: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -268,6 +314,14 @@ class _SeriesTimeout(Exception):
 
 def _on_alarm(signum: int, frame: Any) -> None:
     raise _SeriesTimeout
+
+
+def _fit_indexed(
+    item: tuple[int, tuple[np.ndarray, int, int, str, list[int], float]],
+) -> tuple[int, tuple[dict[str, np.ndarray], str]]:
+    """:func:`_fit_one_series` with the job's index, for unordered workers."""
+    index, job = item
+    return index, _fit_one_series(job)
 
 
 def _fit_one_series(

@@ -159,6 +159,52 @@ def test_series_time_limit_falls_back_to_seasonal_naive_and_counts():
         StatsForecastBaseline("auto-arima", series_time_limit=0)
 
 
+def test_series_cache_resumes_inside_a_dataset(tmp_path, monkeypatch):
+    """Forecasts stored per series are reused by a rerun (no refit), and the results are the same
+    as a fresh fit; a different setting (time limit) never reuses a stored forecast."""
+    pytest.importorskip("statsforecast")
+    import chronos_pkg.eval.baselines as baselines
+
+    data = series_from_table("toy", toy_table(n_series=3, length=120))
+    contexts = [t[:-6] for t in data.targets]
+    first = StatsForecastBaseline("auto-ets", n_jobs=1, series_time_limit=60, cache_dir=tmp_path)
+    first.fit(data.targets, freq=data.freq)
+    expected, expected_mean = first.predict_quantiles(contexts, 6, (0.1, 0.5, 0.9))
+    assert len(list(tmp_path.glob("*.npz"))) == 3
+
+    def no_pool(method):
+        raise AssertionError("a cached series was fitted again")
+
+    monkeypatch.setattr(baselines.multiprocessing, "get_context", no_pool)
+    again = StatsForecastBaseline("auto-ets", n_jobs=1, series_time_limit=60, cache_dir=tmp_path)
+    again.fit(data.targets, freq=data.freq)
+    quantiles, mean = again.predict_quantiles(contexts, 6, (0.1, 0.5, 0.9))
+    torch.testing.assert_close(quantiles, expected)
+    torch.testing.assert_close(mean, expected_mean)
+    other = StatsForecastBaseline("auto-ets", n_jobs=1, series_time_limit=30, cache_dir=tmp_path)
+    other.fit(data.targets, freq=data.freq)
+    with pytest.raises(AssertionError, match="fitted again"):
+        other.predict_quantiles(contexts, 6, (0.1, 0.5, 0.9))
+
+
+def test_series_cache_round_trip_and_keys(tmp_path):
+    from chronos_pkg.eval.series_cache import SeriesCache
+
+    cache = SeriesCache(tmp_path / "c")
+    values = np.arange(10.0)
+    key = SeriesCache.key(values, 6, 12, "AutoARIMA", [80], 20.0)
+    assert cache.load(key) is None
+    assert key != SeriesCache.key(values, 6, 12, "AutoARIMA", [80], 30.0)
+    assert key != SeriesCache.key(values + 1e-9, 6, 12, "AutoARIMA", [80], 20.0)
+    cache.save(key, {"mean": np.ones(6), "lo-80": np.zeros(6)}, "timeout")
+    forecast, status = cache.load(key)
+    assert status == "timeout" and sorted(forecast) == ["lo-80", "mean"]
+    np.testing.assert_array_equal(forecast["mean"], np.ones(6))
+    assert not list((tmp_path / "c").glob(".*tmp*"))  # written atomically, no leftovers
+    with pytest.raises(ValueError, match="__status__"):
+        cache.save(key, {"__status__": np.ones(1)}, "fitted")
+
+
 def test_statsforecast_fits_only_the_last_points():
     model = StatsForecastBaseline("auto-ets", max_history=5)
     frame = model._frame([np.arange(20.0), np.array([NAN, 1.0, NAN])])

@@ -20,7 +20,7 @@ from typing import Any, Union
 import yaml
 
 TRAIN_CONFIG_FILE = "train_config.yaml"  # the resolved config, saved next to every checkpoint
-SOURCE_KINDS = ("parquet", "arrow", "files", "kernel_synth", "tsmixup")
+SOURCE_KINDS = ("parquet", "arrow", "files", "kernel_synth", "seasonal_synth", "tsmixup")
 FILE_KINDS = ("parquet", "arrow", "files")
 
 
@@ -29,7 +29,9 @@ class SourceConfig:
     """One component of the training mixture.
 
     ``kind``: ``"files"`` (parquet or GluonTS arrow, detected per file; ``"parquet"`` and
-    ``"arrow"`` are aliases), ``"kernel_synth"`` or ``"tsmixup"`` (both generated on the fly).
+    ``"arrow"`` are aliases), ``"kernel_synth"``, ``"seasonal_synth"`` (exactly repeated sharp
+    seasonal shapes, :mod:`chronos_pkg.synth.seasonal_synth`) or ``"tsmixup"`` (all generated on
+    the fly).
     ``path``: file or directory of a file source; relative paths resolve against
     ``data.data_dir`` / ``$CHRONOS_PKG_DATA_DIR``; a bare dataset name also works
     (``m4_hourly`` -> ``m4_hourly.parquet``).
@@ -40,7 +42,8 @@ class SourceConfig:
     ``pool``: for ``tsmixup``, the names of the file sources whose series are mixed.
     ``memory_map``: keep an arrow source on disk (memory-mapped) instead of in RAM, for corpora
     larger than memory.
-    ``options``: generator settings passed to ``KernelSynth`` / ``TSMixup`` (e.g. ``length``,
+    ``options``: generator settings passed to ``KernelSynth`` / ``SeasonalSynth`` / ``TSMixup``
+    (e.g. ``length``,
     ``max_series``, ``min_length``, ``alpha``), plus ``num_series`` (how many distinct series
     indices are drawn from) and ``cache_size`` (generated series kept per worker).
     ``aggregate``: for a file source, replace every series (after the ``exclude_last`` cut) by

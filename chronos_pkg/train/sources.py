@@ -305,6 +305,20 @@ def _kernel_synth_source(source: SourceConfig, spec: WindowSpec, seed: int) -> S
     return FileSource(source.name, SeriesStore([(values, offsets)]), spec)
 
 
+def _seasonal_synth_source(source: SourceConfig, seed: int) -> GeneratedSource:
+    """SeasonalSynth series ``0 .. num_series - 1`` of seed ``seed``, drawn on demand (cheap)."""
+    from chronos_pkg.synth.seasonal_synth import SeasonalSynth
+
+    options = dict(source.options)
+    num_series = int(options.pop("num_series", 1_000_000))
+    cache_size = int(options.pop("cache_size", 0))
+    try:
+        generator = SeasonalSynth(seed=int(options.pop("seed", seed)), **options)
+    except TypeError as err:
+        raise ValueError(f"data source {source.name!r}: bad seasonal_synth options: {err}") from err
+    return GeneratedSource(source.name, generator.sample, num_series, cache_size)
+
+
 class _MixupTargets:
     """Picklable ``i -> TSMixup series i`` (worker processes may be spawned)."""
 
@@ -373,6 +387,8 @@ def build_sources(data: DataConfig, spec: WindowSpec, seed: int) -> tuple[list[S
             built: Source = FileSource(source.name, store, spec, exclude, train)
         elif source.kind == "kernel_synth":
             built = _kernel_synth_source(source, spec, seed)
+        elif source.kind == "seasonal_synth":
+            built = _seasonal_synth_source(source, seed)
         else:  # tsmixup
             pools = []
             for name in source.pool:

@@ -112,7 +112,8 @@ def test_generated_sources_draw_only_from_listed_data(config: TrainConfig) -> No
     assert set().union(*pools) == file_names  # every listed dataset is mixed in somewhere
     # real series enter only through the mixtures (pool-only, weight 0)
     assert all(s.weight == 0 for s in file_sources(config))
-    weights = [s.weight for s in config.data.sources if s.kind in ("tsmixup", "kernel_synth")]
+    generated = ("tsmixup", "kernel_synth", "seasonal_synth")
+    weights = [s.weight for s in config.data.sources if s.kind in generated]
     assert sum(weights) == pytest.approx(1.0)
 
 

@@ -225,3 +225,24 @@ def test_kernel_synth_source_is_seeded(tmp_path: Path) -> None:
     bad = DataConfig(sources=[SourceConfig(name="ks", kind="kernel_synth", options={"lenght": 64})])
     with pytest.raises(ValueError, match="lenght"):
         build_sources(bad, spec, seed=0)
+
+
+def test_seasonal_synth_source_is_seeded() -> None:
+    data = DataConfig(
+        sources=[
+            SourceConfig(
+                name="seasonal", kind="seasonal_synth", options={"length": 96, "num_series": 8}
+            )
+        ]
+    )
+    spec = WindowSpec(32, 8, min_past=10)
+    sources, weights = build_sources(data, spec, seed=0)
+    first = sources[0].series(3)
+    assert first.shape == (96,) and sources[0].num_series == 8 and weights.tolist() == [1.0]
+    np.testing.assert_array_equal(build_sources(data, spec, seed=0)[0][0].series(3), first)
+    assert not np.array_equal(build_sources(data, spec, seed=1)[0][0].series(3), first)
+    bad = DataConfig(
+        sources=[SourceConfig(name="s", kind="seasonal_synth", options={"periods": [7]})]
+    )
+    with pytest.raises(ValueError, match="seasonal_synth options"):
+        build_sources(bad, spec, seed=0)

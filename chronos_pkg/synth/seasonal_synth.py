@@ -66,12 +66,13 @@ class SeasonalSynth:
         noise_free_share: float = 0.2,
         max_noise: float = 0.5,
     ) -> None:
-        if length < 8:
-            raise ValueError(f"length must be >= 8, got {length}")
-        if min_cycles < 2:
-            raise ValueError(f"min_cycles must be >= 2, got {min_cycles}")
-        if max_period < 2:
-            raise ValueError(f"max_period must be >= 2, got {max_period}")
+        for name, value, least in (
+            ("length", length, 8),
+            ("min_cycles", min_cycles, 2),
+            ("max_period", max_period, 2),
+        ):
+            if value < least:
+                raise ValueError(f"{name} must be >= {least}, got {value}")
         for name, value in (
             ("common_share", common_share),
             ("second_share", second_share),

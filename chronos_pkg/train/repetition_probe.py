@@ -23,7 +23,7 @@ import torch
 
 from chronos_pkg.synth.seasonal_synth import cycle_shape
 
-PERIODS = (7, 12, 24, 96)
+PROBE_PERIODS = (7, 12, 24, 96)
 PROBE_SEED = 20261206
 
 
@@ -48,7 +48,7 @@ def repeated_cycles(
 
 def probe(
     forecaster: Any,
-    periods: Sequence[int] = PERIODS,
+    periods: Sequence[int] = PROBE_PERIODS,
     context_length: int = 512,
     horizon: int = 48,
     num_series: int = 32,

@@ -264,13 +264,13 @@ class StatsForecastBaseline(_SeasonalBaseline):
     def _run_jobs(self, jobs: list[tuple]) -> list[tuple[dict[str, np.ndarray], str]]:
         """Each job's ``(forecast, status)``: from the cache where stored, else fitted in workers
         (and stored as each finishes), logging progress about once a minute."""
-        import statsforecast
-
         results: list[tuple[dict[str, np.ndarray], str] | None] = [None] * len(jobs)
-        keys = [SeriesCache.key(job[0], *job[1:], statsforecast.__version__) for job in jobs]
-        if self.cache is not None:
-            for i, key in enumerate(keys):
-                results[i] = self.cache.load(key)
+        keys: list[str] = []
+        if self.cache is not None:  # hash the series only when there is a cache to look them up
+            import statsforecast
+
+            keys = [SeriesCache.key(job[0], *job[1:], statsforecast.__version__) for job in jobs]
+            results = [self.cache.load(key) for key in keys]
         todo = [i for i, result in enumerate(results) if result is None]
         cached = len(jobs) - len(todo)
         if cached:

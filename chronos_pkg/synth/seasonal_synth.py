@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SeasonalSynth", "COMMON_PERIODS"]
+__all__ = ["SeasonalSynth", "COMMON_PERIODS", "cycle_shape", "repeat_cycle"]
 
 # seasonalities of common frequencies: quarterly, monthly, weekly (in days), business days,
 # hours per day / week, half-hours and 15 minutes per day, 10 minutes per day, weeks per year
@@ -103,9 +103,11 @@ class SeasonalSynth:
         rng = np.random.default_rng([self.seed, index])
         n = self.length
         t = np.arange(n, dtype=np.float64)
-        seasonal = _repeat(cycle_shape(self._period(rng), rng), n, rng)
+        seasonal = repeat_cycle(cycle_shape(self._period(rng), rng), n, rng)
         if rng.random() < self.second_share:
-            seasonal += rng.uniform(0.2, 1.0) * _repeat(cycle_shape(self._period(rng), rng), n, rng)
+            seasonal += rng.uniform(0.2, 1.0) * repeat_cycle(
+                cycle_shape(self._period(rng), rng), n, rng
+            )
         amplitude = np.ones(n)
         if rng.random() < 0.4:  # slow modulation: at most a few wide swings over the series
             cycles = rng.uniform(0.2, 2.0)
@@ -163,8 +165,8 @@ def cycle_shape(period: int, rng: np.random.Generator) -> np.ndarray:
     return shape / std if std > 1e-12 else np.zeros(period)
 
 
-def _repeat(shape: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``shape`` repeated over ``n`` points from a random phase."""
+def repeat_cycle(shape: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``shape`` repeated exactly over ``n`` points, starting at a random phase."""
     start = int(rng.integers(len(shape)))
     reps = -(-(n + start) // len(shape))
     return np.tile(shape, reps)[start : start + n].copy()

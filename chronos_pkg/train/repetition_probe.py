@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from chronos_pkg.synth.seasonal_synth import cycle_shape
+from chronos_pkg.synth.seasonal_synth import cycle_shape, repeat_cycle
 
 PROBE_PERIODS = (7, 12, 24, 96)
 PROBE_SEED = 20261206
@@ -38,8 +38,7 @@ def repeated_cycles(
         shape = cycle_shape(period, rng)
         while not shape.any():
             shape = cycle_shape(period, rng)
-        start = int(rng.integers(period))
-        series = np.tile(shape, -(-(total + start) // period))[start : start + total]
+        series = repeat_cycle(shape, total, rng)
         series = rng.normal(0.0, 3.0) + np.exp(rng.uniform(0.0, 5.0)) * series
         contexts.append(series[:context_length])
         futures.append(series[context_length:])

@@ -4,7 +4,8 @@
         --data-dir ../shared/data --output evaluation/results/seasonal-naive.csv
 
 Rows are appended as each dataset finishes; a rerun skips datasets already in ``--output``.
-A ``<output>.json`` sidecar records the machine, settings and timing of every run.
+A ``<output>.json`` sidecar records the machine, settings and timing of every run, kept current
+after each dataset so that a killed run keeps its record.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
-
 from chronos_pkg.devices import resolve_device
 from chronos_pkg.eval.baselines import BASELINE_NAMES, GluonTSDeepBaseline, StatsForecastBaseline
 from chronos_pkg.eval.datasets import default_data_dir, load_benchmark_configs
@@ -27,7 +26,7 @@ from chronos_pkg.eval.forecasters import (
     model_context_length,
     supported_predict_kwargs,
 )
-from chronos_pkg.eval.harness import ResultWriter, run_benchmark
+from chronos_pkg.eval.harness import run_benchmark
 from chronos_pkg.provenance import describe_machine, library_versions
 
 logger = logging.getLogger("evaluation.evaluate")
@@ -128,19 +127,47 @@ def baseline_kwargs(args: argparse.Namespace) -> dict:
     return {}
 
 
-def write_sidecar(path: Path, run: dict) -> None:
-    """Append this run's description to ``<output>.json``."""
-    sidecar = path.with_name(path.name + ".json")
-    runs = json.loads(sidecar.read_text())["runs"] if sidecar.is_file() else []
-    sidecar.write_text(json.dumps({"runs": [*runs, run]}, indent=2) + "\n")
+class RunRecord:
+    """This run's entry in the ``<output>.json`` sidecar, rewritten after every dataset.
+
+    The entry is written before the first dataset (``finished: false``) and kept current, so
+    a run that is killed outright (no chance to clean up) still leaves the provenance and
+    wall time of each dataset it scored; a run that ends sets ``finished: true``.
+    """
+
+    def __init__(self, output: Path, run: dict) -> None:
+        self.sidecar = output.with_name(output.name + ".json")
+        self.index = len(self._runs())
+        self.run = {**run, "datasets": [], "per_dataset": {}, "finished": False}
+        self._save()
+
+    def add_row(self, row: dict) -> None:
+        """Record one finished dataset."""
+        self.run["datasets"].append(row["dataset"])
+        self.run["per_dataset"].update(per_dataset([row]))
+        self._save()
+
+    def finish(self, **fields) -> None:
+        """Record how the run ended (total seconds, interrupted or not)."""
+        self.run.update(fields, finished=True)
+        self._save()
+
+    def _runs(self) -> list[dict]:
+        return json.loads(self.sidecar.read_text())["runs"] if self.sidecar.is_file() else []
+
+    def _save(self) -> None:
+        runs = self._runs()
+        runs[self.index : self.index + 1] = [self.run]
+        self.sidecar.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.sidecar.with_name(self.sidecar.name + ".tmp")
+        tmp.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
+        tmp.replace(self.sidecar)  # never a half-written sidecar, even if killed mid-write
 
 
-def per_dataset(rows: pd.DataFrame | None) -> dict[str, dict]:
+def per_dataset(rows: list[dict]) -> dict[str, dict]:
     """Wall time (and the model's report, e.g. fallback counts) of each dataset scored."""
-    if rows is None:
-        return {}
     out = {}
-    for row in rows.to_dict("records"):
+    for row in rows:
         status = {"status": row["status"]} if isinstance(row.get("status"), str) else {}
         out[row["dataset"]] = {"seconds": row["seconds"], **status, **(row.get("report") or {})}
     return out
@@ -185,11 +212,20 @@ def main(argv: list[str] | None = None) -> int:
         args.data_dir or "the HF hub",
         output,
     )
-    before = ResultWriter(output).done
+    settings = {"batch_size": batch_size, "predict_kwargs": predict_kwargs}
+    record = RunRecord(
+        output,
+        {
+            "model": model_name,
+            "started": start_time,
+            "argv": sys.argv[1:] if argv is None else argv,
+            "settings": _settings(args, settings),
+            **_provenance(),
+        },
+    )
     interrupted = False
-    rows = None
     try:
-        rows = run_benchmark(
+        run_benchmark(
             forecaster,
             model_name,
             configs,
@@ -198,25 +234,15 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=batch_size,
             predict_kwargs=predict_kwargs,
             max_context_length=model_context_length(forecaster),
+            on_row=record.add_row,
         )
     except (KeyboardInterrupt, SystemExit):  # keep what finished; a rerun resumes
         # (Lightning turns Ctrl-C during a deep baseline's training into SystemExit)
         interrupted = True
         logger.warning("interrupted; finished datasets are in %s", output)
     seconds = time.perf_counter() - started
-    scored = [c.name for c in configs if (c.name, model_name) in ResultWriter(output).done - before]
-    logger.info("%d datasets scored in %.1f s", len(scored), seconds)
-    run = {
-        "model": model_name,
-        "started": start_time,
-        "seconds": round(seconds, 1),
-        "datasets": scored,
-        "per_dataset": per_dataset(rows),
-        "interrupted": interrupted,
-        "argv": sys.argv[1:] if argv is None else argv,
-    }
-    settings = {"batch_size": batch_size, "predict_kwargs": predict_kwargs}
-    write_sidecar(output, {**run, "settings": _settings(args, settings), **_provenance()})
+    logger.info("%d datasets scored in %.1f s", len(record.run["datasets"]), seconds)
+    record.finish(seconds=round(seconds, 1), interrupted=interrupted)
     return 130 if interrupted else 0
 
 

@@ -213,3 +213,37 @@ def test_an_interrupted_run_still_writes_its_sidecar(tmp_path, monkeypatch):
     assert evaluate_cli.main([*args, "--output", str(out)]) == 130
     run = json.loads((tmp_path / "r.csv.json").read_text())["runs"][-1]
     assert run["interrupted"] is True and run["datasets"] == []
+
+
+def test_a_killed_run_keeps_the_record_of_each_finished_dataset(data_dir, tmp_path, monkeypatch):
+    """A run killed outright (SIGKILL: no handler runs) leaves its sidecar entry up to date."""
+    from chronos_pkg.eval import harness
+
+    class Killed(BaseException):
+        pass
+
+    real = harness.evaluate_dataset
+    calls = []
+
+    def dies_on_the_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise Killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(harness, "evaluate_dataset", dies_on_the_second)
+    out = tmp_path / "k.csv"
+    args = ["--model", "seasonal-naive", "--benchmark", "zero-shot", "--datasets", DATASETS]
+    with pytest.raises(Killed):
+        evaluate_cli.main([*args, "--data-dir", str(data_dir), "--output", str(out)])
+    run = json.loads(out.with_name("k.csv.json").read_text())["runs"][-1]
+    assert run["finished"] is False and "seconds" not in run
+    assert run["datasets"] == ["monash_cif_2016"] == pd.read_csv(out)["dataset"].tolist()
+    assert run["per_dataset"]["monash_cif_2016"]["seconds"] >= 0
+    assert run["versions"]["torch"] and run["machine"]["cpu_cores"] >= 1
+    # the rerun resumes with the other dataset and appends its own, finished, entry
+    monkeypatch.setattr(harness, "evaluate_dataset", real)
+    run_ = evaluate_cli.main([*args, "--data-dir", str(data_dir), "--output", str(out)])
+    runs = json.loads(out.with_name("k.csv.json").read_text())["runs"]
+    assert run_ == 0 and len(runs) == 2
+    assert runs[1]["finished"] is True and runs[1]["datasets"] == ["monash_m1_yearly"]

@@ -17,7 +17,7 @@ import math
 import os
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -223,13 +223,15 @@ def run_benchmark(
     batch_size: int = 32,
     predict_kwargs: dict[str, Any] | None = None,
     max_context_length: int | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> pd.DataFrame:
     """Evaluate ``model`` on each dataset, appending a row to ``output_path`` as each finishes.
 
     Datasets already in the file for ``model_name`` are skipped; a missing dataset is logged
     and skipped; a failing dataset is logged with its traceback and the others still run.
     Returns the rows written by this call, with a ``report`` column (the model's ``report()``
-    after each dataset) when the model has one.
+    after each dataset) when the model has one. ``on_row`` sees each row as soon as it is
+    written (e.g. to keep a run's record current in case the process is killed).
     """
     budgeted = getattr(model, "has_budget", False)
     writer = ResultWriter(output_path, status=budgeted)
@@ -266,6 +268,8 @@ def run_benchmark(
             row["report"] = model.report()
         writer.write(row)
         rows.append(row)
+        if on_row is not None:
+            on_row(row)
         logger.info(
             "%s: MASE %.4f WQL %.4f (%.1f s)", config.name, scores["MASE"], scores["WQL"], seconds
         )

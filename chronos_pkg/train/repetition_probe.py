@@ -52,7 +52,12 @@ def probe(
     horizon: int = 48,
     num_series: int = 32,
 ) -> dict[int, float]:
-    """Per period, the median over series of ``MAE(median forecast) / std(continuation)``."""
+    """Per period, the median over series of ``MAE(median forecast) / std(context)``.
+
+    The scale is the context's standard deviation (whole cycles, so the cycle's spread): the
+    continuation's own would be zero, or nearly, when the horizon covers only a flat part of
+    a long cycle.
+    """
     out = {}
     for period in periods:
         contexts, futures = repeated_cycles(period, context_length, horizon, num_series)
@@ -60,7 +65,7 @@ def probe(
             [torch.as_tensor(c) for c in contexts], horizon, (0.5,)
         )
         median = quantiles[..., 0].double().numpy()
-        scale = futures.std(axis=1)
+        scale = np.array([c.std() for c in contexts])
         out[period] = float(np.median(np.abs(median - futures).mean(axis=1) / scale))
     return out
 

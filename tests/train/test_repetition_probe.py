@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -39,3 +41,11 @@ def test_cli_prints_one_line_per_model(capsys):
     assert main(["--model", "naive", "--context-length", "64", "--num-series", "4"]) == 0
     line = capsys.readouterr().out.strip()
     assert '"model": "naive"' in line and '"96"' in line
+
+
+def test_a_horizon_inside_a_flat_part_of_a_long_cycle_scores_finitely():
+    """The scale is the context's spread, not the continuation's (which can be 0)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a division by a zero spread warns
+        scores = probe(Naive(), periods=(96,), context_length=200, horizon=2, num_series=16)
+    assert np.isfinite(scores[96]) and scores[96] >= 0

@@ -8,6 +8,11 @@ the loss difference and the cosine between the float32 and the autocast gradient
 
     python benchmarks/training_bf16_cpu.py --threads 2 \
         --output benchmarks/results/training_bf16_cpu.json
+    python benchmarks/training_bf16_cpu.py --threads 2 --compile \
+        --output benchmarks/results/training_bf16_compile_cpu.json
+
+``--compile`` also times the bfloat16 step of a ``torch.compile``d network (inductor, which
+needs a C++ compiler on the CPU) and records how long its first steps took to compile.
 
 Run it on a quiet machine: another CPU-heavy process skews both timings.
 """
@@ -67,23 +72,33 @@ def gradients(
 
 
 def time_steps(
-    task: Any, model: torch.nn.Module, batch: dict, dtype: str, warmup: int, steps: int
-) -> float:
-    """Seconds per optimizer step (forward, backward, clip, AdamW) after ``warmup`` steps."""
+    task: Any,
+    model: torch.nn.Module,
+    batch: dict,
+    dtype: str,
+    warmup: int,
+    steps: int,
+    compiled: bool = False,
+) -> tuple[float, float]:
+    """(seconds per optimizer step after ``warmup`` steps, seconds of the warmup steps).
+
+    A step is forward, backward, clip and AdamW; with ``compiled`` the loss calls a
+    ``torch.compile``d copy of the network, so the warmup includes compiling it.
+    """
     model = copy.deepcopy(model)
+    step_model = torch.compile(model) if compiled else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     times = []
-    for i in range(warmup + steps):
+    for _ in range(warmup + steps):
         start = time.perf_counter()
         with autocast_for(dtype):
-            loss = task.loss(model, batch)
+            loss = task.loss(step_model, batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[warmup:])), float(sum(times[:warmup]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--batches", type=int, default=4, help="batches for the accuracy check")
+    parser.add_argument("--compile", action="store_true", help="also time a compiled bf16 step")
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -123,19 +139,28 @@ def main(argv: list[str] | None = None) -> int:
         )
     c, f = windows(args.batch_size, context, horizon, 0)
     batch = task.make_batch(c, f)
-    seconds = {
-        dtype: time_steps(task, model, batch, dtype, args.warmup, args.steps)
-        for dtype in ("float32", "bfloat16")
-    }
+    variants = [("float32", "float32", False), ("bfloat16", "bfloat16", False)]
+    if args.compile:
+        variants.append(("bfloat16+compile", "bfloat16", True))
+    seconds, warmup_seconds = {}, {}
+    for name, dtype, compiled in variants:
+        seconds[name], warmup_seconds[name] = time_steps(
+            task, model, batch, dtype, args.warmup, args.steps, compiled
+        )
     result = {
         "benchmark": "Chronos-Bolt training step on the CPU: float32 vs bfloat16 autocast",
         "machine": describe_machine(),
         "settings": {**vars(args), "context_length": context, "prediction_length": horizon},
         "step_seconds": seconds,
+        "warmup_seconds": warmup_seconds,
         "speedup": seconds["float32"] / seconds["bfloat16"],
         "accuracy": accuracy,
     }
-    print(json.dumps({k: result[k] for k in ("step_seconds", "speedup")}, indent=1))
+    if args.compile:
+        result["compile_speedup_over_bfloat16"] = seconds["bfloat16"] / seconds["bfloat16+compile"]
+    print(
+        json.dumps({k: v for k, v in result.items() if "seconds" in k or "speedup" in k}, indent=1)
+    )
     for row in accuracy:
         print({k: round(v, 5) for k, v in row.items()})
     if args.output:

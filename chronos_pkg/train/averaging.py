@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
+from chronos_pkg.loading import CONFIG_FILE, WEIGHTS_FILE
+
 # config.json keys that may differ between the models averaged
 _NOT_NETWORK = {"chronos_training", "_name_or_path", "dtype", "torch_dtype", "transformers_version"}
 _COPIED = ("train_config.yaml", "training_log.jsonl")
@@ -130,4 +130,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

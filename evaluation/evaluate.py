@@ -144,7 +144,7 @@ class RunRecord:
     def add_row(self, row: dict) -> None:
         """Record one finished dataset."""
         self.run["datasets"].append(row["dataset"])
-        self.run["per_dataset"].update(per_dataset([row]))
+        self.run["per_dataset"][row["dataset"]] = dataset_entry(row)
         self._save()
 
     def finish(self, **fields) -> None:
@@ -164,13 +164,10 @@ class RunRecord:
         tmp.replace(self.sidecar)  # never a half-written sidecar, even if killed mid-write
 
 
-def per_dataset(rows: list[dict]) -> dict[str, dict]:
-    """Wall time (and the model's report, e.g. fallback counts) of each dataset scored."""
-    out = {}
-    for row in rows:
-        status = {"status": row["status"]} if isinstance(row.get("status"), str) else {}
-        out[row["dataset"]] = {"seconds": row["seconds"], **status, **(row.get("report") or {})}
-    return out
+def dataset_entry(row: dict) -> dict:
+    """A scored dataset's wall time, status and the model's report (e.g. fallback counts)."""
+    status = {"status": row["status"]} if isinstance(row.get("status"), str) else {}
+    return {"seconds": row["seconds"], **status, **(row.get("report") or {})}
 
 
 def main(argv: list[str] | None = None) -> int:

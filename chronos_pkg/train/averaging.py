@@ -22,11 +22,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chronos_pkg.loading import CONFIG_FILE, WEIGHTS_FILE
+from chronos_pkg.loading import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
+from chronos_pkg.train.config import TRAIN_CONFIG_FILE
 
 # config.json keys that may differ between the models averaged
 _NOT_NETWORK = {"chronos_training", "_name_or_path", "dtype", "torch_dtype", "transformers_version"}
-_COPIED = ("train_config.yaml", "training_log.jsonl")
+_COPIED = (TRAIN_CONFIG_FILE, "training_log.jsonl")  # as training.export_model names them
 
 
 def average_models(
@@ -46,7 +47,7 @@ def average_models(
         raise ValueError(f"{len(weights)} weights for {len(paths)} models")
     if min(weights) <= 0 or abs(sum(weights) - 1.0) > 1e-6:
         raise ValueError(f"weights must be positive and sum to 1, got {weights}")
-    configs = [_read_config(p) for p in paths]
+    configs = [read_checkpoint_config(p) for p in paths]
     for path, config in zip(paths[1:], configs[1:]):
         differ = sorted(
             k
@@ -70,9 +71,17 @@ def average_models(
     out.mkdir(parents=True, exist_ok=True)
     save_file(averaged, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
     provenance = [config.get("chronos_training", {}) for config in configs]
-    config = {**configs[0], "chronos_training": _provenance(paths, weights, provenance)}
+    most = _most_trained(provenance)
+    training = {
+        "averaged_from": [
+            {"model": str(p), "weight": w, "chronos_training": t}
+            for p, w, t in zip(paths, weights, provenance)
+        ],
+        "cumulative": provenance[most].get("cumulative"),
+    }
+    config = {**configs[0], "chronos_training": training}
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    most_trained = paths[_most_trained(provenance)]
+    most_trained = paths[most]
     for name in _COPIED:
         if (most_trained / name).is_file() and (most_trained / name).resolve() != (
             out / name
@@ -81,32 +90,12 @@ def average_models(
     return out
 
 
-def _read_config(path: Path) -> dict[str, Any]:
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
-        if not (path / name).is_file():
-            raise FileNotFoundError(f"{path}: no {name} (not an exported model directory)")
-    return json.loads((path / CONFIG_FILE).read_text())
-
-
 def _steps(training: dict[str, Any]) -> int:
     return int((training.get("cumulative") or {}).get("steps") or training.get("step") or 0)
 
 
 def _most_trained(provenance: list[dict[str, Any]]) -> int:
     return max(range(len(provenance)), key=lambda i: _steps(provenance[i]))
-
-
-def _provenance(
-    paths: list[Path], weights: list[float], provenance: list[dict[str, Any]]
-) -> dict[str, Any]:
-    cumulative = provenance[_most_trained(provenance)].get("cumulative")
-    return {
-        "averaged_from": [
-            {"model": str(p), "weight": w, "chronos_training": t}
-            for p, w, t in zip(paths, weights, provenance)
-        ],
-        "cumulative": cumulative,
-    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -50,7 +50,8 @@ def test_default_is_a_small_bolt_with_provenance() -> None:
     training = config["chronos_training"]
     assert training["cumulative"]["steps"] > 0 and training["cumulative"]["train_seconds"] > 0
     # a trained run has its own step count; a weight average lists the runs it averaged
-    parents = [p["chronos_training"] for p in training.get("averaged_from", [training])]
+    averaged = training.get("averaged_from")
+    parents = [p["chronos_training"] for p in averaged] if averaged else [training]
     assert all(p["step"] > 0 for p in parents)
     card = (DEFAULT_DIR / "MODEL_CARD.md").read_text()
     assert "training/configs/default.yaml" in card

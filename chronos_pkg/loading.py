@@ -143,6 +143,12 @@ def write_checkpoint_config(
     provenance); keys sorted, so equal configs give equal files."""
     config = {**network, "chronos_config": chronos_config, "chronos_pipeline_class": pipeline_class}
     config.update(extra or {})
+    return write_config_file(directory, config)
+
+
+def write_config_file(directory: Path, config: dict[str, Any]) -> Path:
+    """Write ``config`` as the ``config.json`` of ``directory``, keys sorted (equal configs give
+    equal files); the one place that decides the file's layout."""
     path = Path(directory) / CONFIG_FILE
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     return path

@@ -16,13 +16,12 @@ continued from another, an undercount otherwise). The ``train_config.yaml`` and
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chronos_pkg.loading import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
+from chronos_pkg.loading import WEIGHTS_FILE, read_checkpoint_config, write_config_file
 from chronos_pkg.train.config import TRAIN_CONFIG_FILE
 
 # config.json keys that may differ between the models averaged
@@ -79,8 +78,7 @@ def average_models(
         ],
         "cumulative": provenance[most].get("cumulative"),
     }
-    config = {**configs[0], "chronos_training": training}
-    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    write_config_file(out, {**configs[0], "chronos_training": training})
     most_trained = paths[most]
     for name in _COPIED:
         if (most_trained / name).is_file() and (most_trained / name).resolve() != (

@@ -5,8 +5,6 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -51,51 +49,6 @@ def test_registry_names_are_the_checkpoint_format():
     assert set(PIPELINE_MODULES) == {"ChronosPipeline", "ChronosBoltPipeline"}
     for module in (t5_checkpoint, bolt_checkpoint):
         assert pipeline_class(module.PIPELINE_CLASS).__name__ == module.PIPELINE_CLASS
-
-
-def test_old_import_paths_keep_working():
-    from chronos_pkg.bolt import (
-        ChronosBoltConfig,
-        ChronosBoltPipeline,
-        checkpoint,
-        config,
-        load_bolt_model,
-        new_bolt_model,
-        pipeline,
-        save_bolt_checkpoint,
-    )
-    from chronos_pkg.pipeline import ChronosPipeline
-
-    assert ChronosPipeline is chronos_pkg.ChronosPipeline
-    assert ChronosBoltPipeline is pipeline.ChronosBoltPipeline
-    assert ChronosBoltConfig is config.ChronosBoltConfig
-    assert (load_bolt_model, new_bolt_model, save_bolt_checkpoint) == (
-        checkpoint.load_bolt_model,
-        checkpoint.new_bolt_model,
-        checkpoint.save_bolt_checkpoint,
-    )
-
-
-@pytest.mark.parametrize("old", sorted(chronos_pkg.MOVED_MODULES))
-def test_moved_modules_name_their_new_home(old: str):
-    new = chronos_pkg.MOVED_MODULES[old]
-    with pytest.raises(ImportError, match=new.split(" ")[0].replace(".", r"\.")):
-        importlib.import_module(old)
-    for module in new.replace(",", " ").replace("(", " ").replace(")", " ").split():
-        if module.startswith("chronos_pkg."):
-            importlib.import_module(module)  # the new home exists
-
-
-def test_a_moved_command_says_where_it_went():
-    result = subprocess.run(
-        [sys.executable, "-m", "chronos_pkg.validation", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=120,
-    )
-    assert result.returncode != 0
-    assert "chronos_pkg.train.validation" in result.stderr
 
 
 def test_no_two_public_names_mean_different_things():

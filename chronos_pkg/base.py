@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import re
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -125,6 +126,66 @@ class BasePipeline(ABC):
     ) -> torch.Tensor:
         """Forecasts (B, S, H): sample paths (Chronos-T5) or quantiles (Chronos-Bolt)."""
 
+    def fit(
+        self,
+        inputs: ContextInput,
+        prediction_length: int,
+        *,
+        validation_inputs: ContextInput | None = None,
+        finetune_mode: str = "full",
+        learning_rate: float | None = None,
+        num_steps: int | None = None,
+        batch_size: int | None = None,
+        context_length: int | None = None,
+        time_limit: float | None = None,
+        seed: int = 0,
+        output_dir: str | os.PathLike | None = None,
+        progress: bool = True,
+    ) -> BasePipeline:
+        """Fine-tune a copy of this model on ``inputs``; returns the new pipeline.
+
+        Parameters
+        ----------
+        inputs : the series, in any form :meth:`predict_quantiles` accepts (NaN = missing).
+        prediction_length : the horizon to fine-tune for (at most the model's).
+        validation_inputs : series to select the weights on; by default the last
+            ``prediction_length`` points of every input series are held out for it.
+        finetune_mode : ``"full"`` (every weight trains).
+        learning_rate, num_steps, batch_size : AdamW peak rate (linear decay to 0), optimiser
+            steps and windows per step; ``None`` takes the defaults of
+            :mod:`chronos_pkg.train.finetune`.
+        context_length : history steps per window (default: the model's).
+        time_limit : stop after this many seconds (the best weights so far are kept).
+        seed : windows and initialisation of randomness; the same seed gives the same model.
+        output_dir : also ``save_pretrained`` the result there.
+        progress : show a progress bar with the validation loss.
+
+        Returns
+        -------
+        A new pipeline with the weights that scored best on the validation points: never worse
+        there than this model (if nothing beats it, a copy of it comes back, with a warning).
+        This pipeline is unchanged. ``pipeline.fit_result`` on the new one says what happened.
+        """
+        from chronos_pkg.train.finetune import fine_tune
+
+        tuned, result = fine_tune(
+            self,
+            inputs,
+            prediction_length,
+            validation_inputs=validation_inputs,
+            finetune_mode=finetune_mode,
+            learning_rate=learning_rate,
+            num_steps=num_steps,
+            batch_size=batch_size,
+            context_length=context_length,
+            time_limit=time_limit,
+            seed=seed,
+            output_dir=output_dir,
+            progress=progress,
+        )
+        tuned.fit_result = result
+        return tuned
+
     def predict_quantiles(
         self,
         inputs: ContextInput,
@@ -202,6 +263,37 @@ class BasePipeline(ABC):
             quantile_levels=quantile_levels,
             **kwargs,
         )
+
+    def fit_df(
+        self,
+        df: pd.DataFrame,
+        prediction_length: int,
+        id_column: str = "id",
+        timestamp_column: str = "timestamp",
+        target: str = "target",
+        **kwargs: Any,
+    ) -> BasePipeline:
+        """:meth:`fit` on the series of a long-format DataFrame (the columns and checks of
+        :meth:`predict_df`; errors name the series by its id). ``kwargs`` go to :meth:`fit`."""
+        from chronos_pkg.dataframe import split_series
+
+        series = split_series(
+            df, id_column=id_column, timestamp_column=timestamp_column, target=target
+        )
+        return self.fit_series_frame(series, prediction_length, **kwargs)
+
+    def fit_series_frame(
+        self, series: SeriesFrame, prediction_length: int, **kwargs: Any
+    ) -> BasePipeline:
+        """:meth:`fit` on series split by :func:`chronos_pkg.dataframe.split_series` (as the CLI
+        has them), with errors naming the series by its id."""
+        try:
+            return self.fit(series.contexts, prediction_length, **kwargs)
+        except ValueError as err:
+            named = re.sub(
+                r"^series (\d+)", lambda m: f"series {series.ids[int(m.group(1))]!r}", str(err)
+            )
+            raise ValueError(named) from err
 
     def predict_series_frame(
         self,

@@ -203,6 +203,8 @@ def forecast_command(args: argparse.Namespace) -> int:
     device = _device_flag(args.device)
     logger.info("loading model %s on %s", model, device)
     pipeline = from_pretrained(model, device_map=device, torch_dtype=args.torch_dtype)
+    if args.fine_tune:
+        pipeline = _fine_tuned(pipeline, series, args, args.save_model)
     forecast = pipeline.predict_series_frame(
         series,
         prediction_length=args.prediction_length,
@@ -235,20 +237,65 @@ def forecast_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fine_tuned(
+    pipeline: Any, series: SeriesFrame, args: argparse.Namespace, save: Path | None
+) -> Any:
+    """``pipeline`` fine-tuned on the input's series (``pipeline.fit``), saved to ``save``."""
+    logger.info("fine-tuning on %d series", len(series.ids))
+    tuned = pipeline.fit_series_frame(
+        series,
+        args.prediction_length,
+        num_steps=args.fine_tune_steps,
+        learning_rate=args.fine_tune_learning_rate,
+        time_limit=args.fine_tune_time_limit,
+        seed=args.seed,
+        output_dir=save,
+        progress=not args.quiet,
+    )
+    result = tuned.fit_result
+    if not args.quiet:
+        print(
+            f"fine-tuned {result.steps} steps in {result.seconds:.0f} s: validation loss "
+            f"{result.start_loss:.4f} -> {result.best_loss:.4f} (kept step {result.best_step})"
+            + (f"; saved to {save}" if save is not None else "")
+        )
+    return tuned
+
+
+def _check_model_dir(path: Path | None, flag: str) -> None:
+    """A directory to save a model in: absent or a directory, under a writable parent."""
+    if path is None:
+        return
+    if path.exists() and not path.is_dir():
+        raise CommandError(f"{flag} {path} exists and is not a directory")
+    parent = path.parent if not path.exists() else path
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise CommandError(f"{flag} {path}: {parent} is not a writable directory")
+
+
 def _checked_forecast_input(
     args: argparse.Namespace,
 ) -> tuple[pd.DataFrame, SeriesFrame, dict[str, str]]:
     """The input table, its series (split once, here) and its column names, after checking the
     output and plot paths and the table's columns, values, timestamps and frequencies (no model
     is loaded yet)."""
-    from chronos_pkg.dataframe import split_series
-
     check_output_path(args.output, OUTPUT_SUFFIXES, "output", "--output")
     if args.plot is not None:  # fail before any work if the plot cannot be drawn
         from chronos_pkg.plotting import _require_matplotlib
 
         _require_matplotlib()
         check_output_path(args.plot, plot_suffixes(), "plot", "--plot")
+    if args.save_model is not None and not args.fine_tune:
+        raise CommandError("--save-model needs --fine-tune")
+    _check_model_dir(args.save_model, "--save-model")
+    return _checked_input(args)
+
+
+def _checked_input(args: argparse.Namespace) -> tuple[pd.DataFrame, SeriesFrame, dict[str, str]]:
+    """The input table, its series and its column names, after checking the columns, values,
+    timestamps and frequencies."""
+    from chronos_pkg.dataframe import split_series
+
     columns = {
         "--id-column": args.id_column,
         "--timestamp-column": args.timestamp_column,
@@ -263,6 +310,19 @@ def _checked_forecast_input(
     }
     series = split_series(history, **frame_columns)  # checks targets, timestamps, frequencies
     return history, series, frame_columns
+
+
+def fine_tune_command(args: argparse.Namespace) -> int:
+    """``chronos-pkg fine-tune``: fine-tune a model on a long-format file and save it."""
+    from chronos_pkg.base import from_pretrained
+
+    _check_model_dir(args.output_dir, "--output-dir")
+    _, series, _ = _checked_input(args)
+    model = resolve_model(args.model, args.quiet)
+    logger.info("loading model %s", model)
+    pipeline = from_pretrained(model, device_map=_device_flag(args.device))
+    _fine_tuned(pipeline, series, args, args.output_dir)
+    return 0
 
 
 def info_command(args: argparse.Namespace) -> int:
@@ -327,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     _add_forecast_command(commands, common)
+    _add_fine_tune_command(commands, common)
     _add_info_command(commands, common)
     _add_models_command(commands, common)
     return parser
@@ -391,7 +452,56 @@ def _add_forecast_command(commands: Any, common: argparse.ArgumentParser) -> Non
         default=None,
         help="past steps to draw (default: 3x the horizon, at least 48)",
     )
+    forecast.add_argument(
+        "--fine-tune",
+        action="store_true",
+        help="first fine-tune the model on the input's series (pipeline.fit: the last H points "
+        "of each held out to keep the best weights)",
+    )
+    _add_fine_tune_options(forecast)
+    forecast.add_argument(
+        "--save-model", type=Path, default=None, help="with --fine-tune: save the tuned model here"
+    )
     forecast.set_defaults(handler=forecast_command)
+
+
+def _add_fine_tune_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fine-tune-steps", type=_positive_int, default=None, help="optimiser steps"
+    )
+    parser.add_argument(
+        "--fine-tune-learning-rate", type=float, default=None, help="peak learning rate"
+    )
+    parser.add_argument(
+        "--fine-tune-time-limit", type=float, default=None, help="stop after this many seconds"
+    )
+
+
+def _add_fine_tune_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    tune = commands.add_parser(
+        "fine-tune",
+        parents=[common],
+        help="fine-tune a model on a long-format CSV/Parquet file and save it",
+        description="Fine-tune a copy of the model on every series of a long-format table "
+        "(the last H points of each held out to keep the best weights) and save it as a "
+        "checkpoint that --model and from_pretrained load.",
+        epilog=f"Example: {PROG} fine-tune examples/hourly_demand.csv -H 24 --output-dir tuned",
+    )
+    tune.add_argument("input", type=Path, help="input table (.csv or .parquet)")
+    tune.add_argument(
+        "-H", "--prediction-length", type=_positive_int, required=True, help="forecast horizon"
+    )
+    tune.add_argument("--output-dir", type=Path, required=True, help="where to save the model")
+    tune.add_argument("--id-column", default="id", help="series id column (default: id)")
+    tune.add_argument(
+        "--timestamp-column", default="timestamp", help="timestamp column (default: timestamp)"
+    )
+    tune.add_argument("--target", default="target", help="value column (default: target)")
+    tune.add_argument("--model", default=None, help="the model to start from (default: default)")
+    tune.add_argument("--device", default="auto", help=DEVICES_HELP + " (default: auto)")
+    tune.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    _add_fine_tune_options(tune)
+    tune.set_defaults(handler=fine_tune_command)
 
 
 def _add_info_command(commands: Any, common: argparse.ArgumentParser) -> None:

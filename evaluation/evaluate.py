@@ -17,6 +17,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from chronos_pkg.devices import resolve_device
 from chronos_pkg.eval.baselines import BASELINE_NAMES, GluonTSDeepBaseline, StatsForecastBaseline
@@ -80,6 +81,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=-1,
         help="statsforecast: worker processes (default -1: one per core)",
     )
+    p.add_argument(
+        "--fine-tune",
+        action="store_true",
+        help="fine-tune a copy of the checkpoint per dataset on its history before the test "
+        "windows (pipeline.fit), then score it",
+    )
+    p.add_argument("--fine-tune-steps", type=int, default=None, help="with --fine-tune")
+    p.add_argument("--fine-tune-learning-rate", type=float, default=None, help="with --fine-tune")
+    p.add_argument("--fine-tune-time-limit", type=float, default=None, help="seconds a dataset")
     p.add_argument("--max-epochs", type=int, default=100, help="deep baselines: training epochs")
     p.add_argument("--num-batches-per-epoch", type=int, default=50, help="deep baselines")
     p.add_argument(
@@ -93,6 +103,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.device = str(resolve_device(args.device))  # the sidecar records the device used
     return args
+
+
+def fine_tune_kwargs(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``pipeline.fit`` arguments of ``--fine-tune`` (None without it)."""
+    if not args.fine_tune:
+        return None
+    return {
+        "num_steps": args.fine_tune_steps,
+        "learning_rate": args.fine_tune_learning_rate,
+        "time_limit": args.fine_tune_time_limit,
+        "seed": args.seed,
+    }
 
 
 def output_path(args: argparse.Namespace) -> Path:
@@ -198,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         torch_dtype=args.torch_dtype,
         baseline_kwargs=baseline_kwargs(args),
         sample_quantile_rule=args.quantiles,
+        fine_tune=fine_tune_kwargs(args),
     )
     predict_kwargs = supported_predict_kwargs(
         forecaster, {"num_samples": args.num_samples, "batch_size": batch_size, "seed": args.seed}

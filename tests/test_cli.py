@@ -333,7 +333,7 @@ def test_usage_errors_exit_2(args, capsys):
     assert "usage:" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [[], ["forecast"], ["info"], ["models"]])
+@pytest.mark.parametrize("command", [[], ["forecast"], ["fine-tune"], ["info"], ["models"]])
 def test_help_for_every_command(command, capsys):
     assert run_cli(*command, "--help") == 0
     out = capsys.readouterr().out
@@ -398,3 +398,41 @@ def test_forecast_with_a_bolt_checkpoint(micro_bolt_dir, tmp_path, capsys):
 
     assert run_cli(*forecast_args(micro_bolt_dir, output, "--num-samples", "5")) == 1
     assert "--num-samples does not apply to ChronosBoltPipeline" in capsys.readouterr().err
+
+
+def test_forecast_fine_tunes_first_and_saves_the_model(micro_bolt_dir, tmp_path, capsys):
+    output, saved = tmp_path / "tuned.csv", tmp_path / "tuned-model"
+    extra = ("--fine-tune", "--fine-tune-steps", 3, "--save-model", saved)
+    assert run_cli(*forecast_args(micro_bolt_dir, output, *extra)) == 0
+    out = capsys.readouterr().out
+    assert "fine-tuned 3 steps" in out and f"saved to {saved}" in out
+    assert len(pd.read_csv(output)) == 4 * H
+    # the saved model forecasts what the fine-tuned run wrote
+    again = tmp_path / "again.csv"
+    assert run_cli(*forecast_args(saved, again)) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(again), pd.read_csv(output))
+
+
+def test_fine_tune_command_saves_a_loadable_model(micro_bolt_dir, tmp_path, capsys):
+    saved = tmp_path / "model"
+    args = ["fine-tune", EXAMPLE_CSV, "-H", H, "--model", micro_bolt_dir, "--device", "cpu"]
+    assert run_cli(*args, "--output-dir", saved, "--fine-tune-steps", 2) == 0
+    assert (saved / "config.json").is_file() and (saved / "model.safetensors").is_file()
+
+
+def test_fine_tune_errors_come_before_training(micro_bolt_dir, tmp_path, capsys):
+    output = tmp_path / "x.csv"
+    assert run_cli(*forecast_args(micro_bolt_dir, output, "--save-model", tmp_path / "m")) == 1
+    assert "--save-model needs --fine-tune" in capsys.readouterr().err
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    args = ["fine-tune", EXAMPLE_CSV, "-H", H, "--model", micro_bolt_dir, "--output-dir", a_file]
+    assert run_cli(*args) == 1
+    assert "exists and is not a directory" in capsys.readouterr().err
+    short = _write(
+        tmp_path / "short.csv",
+        "id,timestamp,target\n" + "".join(f"a,2024-01-01 0{i}:00,{i}\n" for i in range(8)),
+    )
+    args = ["fine-tune", short, "-H", H, "--model", micro_bolt_dir, "--output-dir", tmp_path / "o"]
+    assert run_cli(*args) == 1
+    assert "too short for a training window" in capsys.readouterr().err

@@ -42,12 +42,55 @@ class SampleQuantileForecaster:
         return torch.from_numpy(quantiles), samples.mean(dim=1)
 
 
+class FineTunedForecaster:
+    """A pipeline fine-tuned per dataset (``pipeline.fit``) on the history the benchmark hands
+    to ``fit`` (everything before the first test window), then scored like the pipeline.
+
+    ``fit_kwargs`` go to ``pipeline.fit``; ``wrap`` turns a tuned pipeline into the scored
+    forecaster (e.g. :class:`SampleQuantileForecaster` for Chronos-T5). :meth:`report` gives
+    the last dataset's fine-tuning summary for the result's record.
+    """
+
+    def __init__(self, pipeline: Any, wrap: Any = None, **fit_kwargs: Any) -> None:
+        self.base = pipeline
+        self.wrap = wrap or (lambda p: p)
+        self.fit_kwargs = fit_kwargs
+        self.current: Any = None
+        self._report: dict[str, Any] = {}
+
+    @property
+    def pipeline(self) -> Any:
+        """The pipeline of the last ``fit`` (the untuned one before any)."""
+        return self.base if self.current is None else self.current
+
+    def fit(self, series: Sequence[Any], *, prediction_length: int, **_: Any) -> None:
+        horizon = min(int(prediction_length), self.base.model_prediction_length)
+        tuned = self.base.fit(list(series), horizon, progress=False, **self.fit_kwargs)
+        result = tuned.fit_result
+        self.current = tuned
+        self._report = {
+            "fine_tune_seconds": round(result.seconds, 1),
+            "fine_tune_steps": result.steps,
+            "fine_tune_best_step": result.best_step,
+            "fine_tune_loss": [round(result.start_loss, 5), round(result.best_loss, 5)],
+        }
+
+    def predict_quantiles(self, inputs: Any, prediction_length: int, *args: Any, **kwargs: Any):
+        return self.wrap(self.pipeline).predict_quantiles(
+            inputs, prediction_length, *args, **kwargs
+        )
+
+    def report(self) -> dict[str, Any]:
+        return dict(self._report)
+
+
 def build_forecaster(
     model: str,
     device: str | None = None,
     torch_dtype: str | None = None,
     baseline_kwargs: dict[str, Any] | None = None,
     sample_quantile_rule: str = "gluonts",
+    fine_tune: dict[str, Any] | None = None,
 ) -> Any:
     """A baseline by name (see :data:`chronos_pkg.baselines.BASELINE_NAMES`) or a chronos_pkg
     checkpoint (path or hub id) loaded on ``device``.
@@ -55,6 +98,8 @@ def build_forecaster(
     ``sample_quantile_rule``: for sample-based checkpoints (Chronos-T5), ``"gluonts"`` scores the
     samples' GluonTS quantiles as the published benchmark (:class:`SampleQuantileForecaster`);
     ``"pipeline"`` uses the pipeline's own ``predict_quantiles`` (linear interpolation).
+    ``fine_tune``: fine-tune the checkpoint per dataset with these ``pipeline.fit`` arguments
+    (:class:`FineTunedForecaster`).
     """
     from chronos_pkg.eval.baselines import BASELINE_NAMES, make_baseline
 
@@ -63,12 +108,18 @@ def build_forecaster(
             f"sample_quantile_rule must be 'gluonts' or 'pipeline', got {sample_quantile_rule!r}"
         )
     if model in BASELINE_NAMES:
+        if fine_tune is not None:
+            raise ValueError(f"{model} is a baseline: only checkpoints can be fine-tuned")
         return make_baseline(model, **(baseline_kwargs or {}))
     from chronos_pkg.base import from_pretrained
     from chronos_pkg.t5.pipeline import ChronosPipeline
 
     pipeline = from_pretrained(model, device_map=device, torch_dtype=torch_dtype)
-    if sample_quantile_rule == "gluonts" and isinstance(pipeline, ChronosPipeline):
+    sampled = sample_quantile_rule == "gluonts" and isinstance(pipeline, ChronosPipeline)
+    if fine_tune is not None:
+        wrap = SampleQuantileForecaster if sampled else None
+        return FineTunedForecaster(pipeline, wrap, **fine_tune)
+    if sampled:
         return SampleQuantileForecaster(pipeline)
     return pipeline
 

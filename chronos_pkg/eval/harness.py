@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from chronos_pkg.base import BasePipeline
 from chronos_pkg.eval.datasets import (
     BenchmarkConfig,
     DatasetNotFoundError,
@@ -163,7 +164,9 @@ def evaluate_dataset(
     windows = split_test_windows(
         dataset.targets, config.offset, h, config.num_rolls, dataset.starts
     )
-    if hasattr(model, "fit"):
+    # a pipeline's own fit() is fine-tuning: zero-shot it is scored as it is, and fine-tuned only
+    # when wrapped (chronos_pkg.eval.forecasters.FineTunedForecaster)
+    if hasattr(model, "fit") and not isinstance(model, BasePipeline):
         history = [t[: len(t) + config.offset] for t in dataset.targets]
         model.fit(history, freq=dataset.freq, prediction_length=h, start_timestamps=dataset.starts)
     quantiles = _forecast_windows(

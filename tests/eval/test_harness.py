@@ -188,3 +188,16 @@ def test_result_writer_refuses_a_status_row_in_a_file_without_the_column(tmp_pat
                 "status": "over budget",
             }
         )
+
+
+def test_a_pipeline_is_scored_zero_shot_not_fine_tuned(tiny_seq2seq_dir, monkeypatch):
+    """Pipelines have fit() (fine-tuning); the benchmark loop must not call it on them."""
+    import chronos_pkg
+
+    pipeline = chronos_pkg.from_pretrained(tiny_seq2seq_dir)
+    monkeypatch.setattr(type(pipeline), "fit", lambda *a, **k: pytest.fail("fit was called"))
+    table, _ = make_dataset()
+    data = series_from_table("toy", table)
+    config = BenchmarkConfig("zero-shot", "toy", "", -4, 4, 1)
+    scores = evaluate_dataset(pipeline, config, data, batch_size=8, predict_kwargs={"seed": 0})
+    assert np.isfinite(scores["WQL"])

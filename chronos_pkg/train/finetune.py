@@ -1,0 +1,343 @@
+"""Fine-tune a loaded pipeline on the user's own series: ``pipeline.fit(series, prediction_length)``.
+
+Pretraining reads YAML configs and data files; a user with a few hundred series in memory wants
+one call. :func:`fine_tune` takes the series in any form ``predict_quantiles`` accepts, holds out
+the last ``prediction_length`` points of each (or takes ``validation_inputs``), draws training
+windows from the rest with the pretraining window sampler (:class:`~chronos_pkg.train.windows.
+WindowSampler`) and the family's training task (its loss), trains a copy of the network, and
+returns a new pipeline with the weights that scored best on the held-out points: never worse than
+the starting weights there (if no step beats them, the starting weights come back, with a
+warning). The pipeline it was called on is left unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from chronos_pkg.inputs import ContextInput, check_prediction_length, to_series_list
+from chronos_pkg.train.config import ModelConfig
+from chronos_pkg.train.loop import linear_schedule
+from chronos_pkg.train.sources import FileSource, SeriesStore
+from chronos_pkg.train.task import TrainingTask
+from chronos_pkg.train.windows import WindowSampler, WindowSpec
+
+logger = logging.getLogger(__name__)
+
+FINETUNE_MODES = ("full",)
+# provisional defaults (to be chosen by measurement on the validation datasets)
+FIT_LEARNING_RATE = 1e-4
+FIT_NUM_STEPS = 300
+FIT_BATCH_SIZE = 32
+MIN_PAST = 8  # steps of history a training window needs before its forecast start
+EVALUATIONS = 10  # validation checks over a run (and one before the first step)
+
+
+@dataclass(frozen=True)
+class FineTuneResult:
+    """What a fine-tuning run did: the validation losses it saw and the step it kept."""
+
+    start_loss: float
+    best_loss: float
+    best_step: int
+    steps: int
+    seconds: float
+    history: tuple[tuple[int, float], ...]
+
+
+@dataclass
+class _Family:
+    """The pieces of one model family that fine-tuning needs."""
+
+    task: TrainingTask
+    network: nn.Module
+    rebuild: Callable[[nn.Module], Any]  # trained network -> a new pipeline
+
+
+def _family(pipeline: Any, context_length: int) -> _Family:
+    from chronos_pkg.bolt.pipeline import ChronosBoltPipeline
+    from chronos_pkg.t5.model import ChronosModel
+    from chronos_pkg.t5.pipeline import ChronosPipeline
+    from chronos_pkg.t5.tokenizer import MeanScaleUniformBins
+    from chronos_pkg.train.bolt_task import BoltTask
+    from chronos_pkg.train.t5_task import T5Task
+
+    config = pipeline.chronos_config
+    shape = {"size": None, "context_length": context_length}
+    shape["prediction_length"] = config.prediction_length
+    if isinstance(pipeline, ChronosBoltPipeline):
+        task = BoltTask(ModelConfig(family="bolt", options={"target_clip": 20.0}, **shape))
+        task.bolt_config = dataclasses.replace(config, context_length=context_length)
+        network = copy.deepcopy(pipeline.model).float()
+        network.bolt_config = task.bolt_config
+
+        def rebuild(net: nn.Module) -> Any:
+            return ChronosBoltPipeline(net)
+
+        return _Family(task, network, rebuild)
+    if isinstance(pipeline, ChronosPipeline):
+        task = T5Task(ModelConfig(family="t5", model_type=config.model_type, **shape))
+        task.chronos_config = dataclasses.replace(config, context_length=context_length)
+        task.tokenizer = MeanScaleUniformBins(task.chronos_config)
+        network = copy.deepcopy(pipeline.model.model).float()
+        saved = dataclasses.replace(config, context_length=context_length)
+
+        def rebuild(net: nn.Module) -> Any:
+            return ChronosPipeline(ChronosModel(saved, net))
+
+        return _Family(task, network, rebuild)
+    raise TypeError(f"fine-tuning is not available for {type(pipeline).__name__}")
+
+
+def split_fit_series(
+    inputs: ContextInput,
+    prediction_length: int,
+    validation_inputs: ContextInput | None,
+    min_train: int,
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Training series, validation contexts and validation targets, after the input checks.
+
+    Without ``validation_inputs`` each series' last ``prediction_length`` points are its
+    validation target and the points before them its context and training data. With them, the
+    training series are ``inputs`` whole and each validation series is split the same way.
+    """
+    series = [s.numpy().astype(np.float32) for s in to_series_list(inputs)]
+    for i, values in enumerate(series):
+        if np.isnan(values).all():
+            raise ValueError(f"series {i}: all values are missing; nothing to fine-tune on")
+    held = (
+        series
+        if validation_inputs is None
+        else [s.numpy().astype(np.float32) for s in to_series_list(validation_inputs)]
+    )
+    longest = max(len(s) for s in held)
+    if prediction_length >= longest:
+        raise ValueError(
+            f"prediction_length {prediction_length} leaves no history to validate on: the "
+            f"longest {'series' if validation_inputs is None else 'validation series'} has "
+            f"{longest} points"
+        )
+    contexts, targets = [], []
+    for values in held:
+        if len(values) <= prediction_length:
+            continue  # too short to score; training may still use it
+        context, target = values[:-prediction_length], values[-prediction_length:]
+        if np.isnan(context).all() or np.isnan(target).all():
+            continue
+        contexts.append(context)
+        targets.append(target)
+    if not contexts:
+        raise ValueError(
+            "no series has an observed value both in its last prediction_length "
+            f"({prediction_length}) points and before them: nothing to validate on"
+        )
+    train = series if validation_inputs is not None else [s[:-prediction_length] for s in series]
+    usable = [s for s in train if len(s) >= min_train and not np.isnan(s).all()]
+    if not usable:
+        raise ValueError(
+            f"every series is too short for a training window: each needs at least {min_train} "
+            f"points before its last prediction_length ({prediction_length}); the longest has "
+            f"{max(len(s) for s in train)}"
+        )
+    return usable, contexts, targets
+
+
+def _validation_batch(
+    task: TrainingTask, contexts: Sequence[np.ndarray], targets: Sequence[np.ndarray]
+) -> dict[str, torch.Tensor]:
+    """The held-out windows as one batch of the task: contexts left-padded, targets right-padded
+    to the model's horizon with NaN (left out of the loss)."""
+    spec = WindowSpec(task.context_length, task.prediction_length)
+    rows_c = np.full((len(contexts), spec.context_length), np.nan, dtype=np.float32)
+    rows_f = np.full((len(contexts), spec.prediction_length), np.nan, dtype=np.float32)
+    for i, (context, target) in enumerate(zip(contexts, targets)):
+        past = context[-spec.context_length :]
+        rows_c[i, -len(past) :] = past
+        rows_f[i, : len(target)] = target[: spec.prediction_length]
+    return task.make_batch(rows_c, rows_f)
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def _validation_loss(
+    task: TrainingTask, network: nn.Module, batches: Sequence[dict[str, torch.Tensor]]
+) -> float:
+    network.eval()
+    losses = [float(task.loss(network, batch)) for batch in batches]
+    network.train()
+    return float(np.mean(losses))
+
+
+def fine_tune(
+    pipeline: Any,
+    inputs: ContextInput,
+    prediction_length: int,
+    *,
+    validation_inputs: ContextInput | None = None,
+    finetune_mode: str = "full",
+    learning_rate: float | None = None,
+    num_steps: int | None = None,
+    batch_size: int | None = None,
+    context_length: int | None = None,
+    time_limit: float | None = None,
+    seed: int = 0,
+    output_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> tuple[Any, FineTuneResult]:
+    """Fine-tune a copy of ``pipeline``'s network; returns the new pipeline and a summary.
+
+    See :meth:`chronos_pkg.base.BasePipeline.fit` for the parameters.
+    """
+    horizon = check_prediction_length(prediction_length)
+    if finetune_mode not in FINETUNE_MODES:
+        raise ValueError(
+            f"finetune_mode must be one of {FINETUNE_MODES}, got {finetune_mode!r} (LoRA is not "
+            "offered: on these small networks full fine-tuning is as cheap)"
+        )
+    if horizon > pipeline.model_prediction_length:
+        raise ValueError(
+            f"prediction_length {horizon} exceeds the model's horizon "
+            f"{pipeline.model_prediction_length}: fine-tune for at most that many steps"
+        )
+    lr = FIT_LEARNING_RATE if learning_rate is None else float(learning_rate)
+    steps = FIT_NUM_STEPS if num_steps is None else int(num_steps)
+    batch = FIT_BATCH_SIZE if batch_size is None else int(batch_size)
+    context = pipeline.model_context_length if context_length is None else int(context_length)
+    for name, value in (("num_steps", steps), ("batch_size", batch), ("context_length", context)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if not lr > 0:
+        raise ValueError(f"learning_rate must be > 0, got {lr}")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}")
+    spec = WindowSpec(
+        context_length=context,
+        prediction_length=pipeline.model_prediction_length,
+        min_past=MIN_PAST,
+        min_future=horizon,
+    )
+    train, val_contexts, val_targets = split_fit_series(
+        inputs, horizon, validation_inputs, spec.min_length
+    )
+
+    start = time.monotonic()
+    family = _family(pipeline, context)
+    task, network = family.task, family.network
+    device = pipeline.device
+    network.to(device).train()
+    source = FileSource("fine-tune", SeriesStore.from_arrays(train), spec)
+    sampler = WindowSampler([source], np.ones(1), spec, seed)
+    chunk = 256
+    val_batches = [
+        _to(
+            _validation_batch(task, val_contexts[i : i + chunk], val_targets[i : i + chunk]), device
+        )
+        for i in range(0, len(val_contexts), chunk)
+    ]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        best_state, summary = _train(
+            task,
+            network,
+            sampler,
+            val_batches,
+            steps,
+            batch,
+            lr,
+            start,
+            time_limit,
+            progress,
+            device,
+        )
+    if best_state is None:
+        warnings.warn(
+            f"fine-tuning did not improve the validation loss ({summary.start_loss:.4f}); "
+            "returning the starting weights",
+            stacklevel=3,
+        )
+        tuned = pipeline.__class__(copy.deepcopy(pipeline.model))
+    else:
+        network.load_state_dict(best_state)
+        tuned = family.rebuild(network.eval())
+    if output_dir is not None:
+        tuned.save_pretrained(output_dir)
+    return tuned, summary
+
+
+def _train(
+    task: TrainingTask,
+    network: nn.Module,
+    sampler: WindowSampler,
+    val_batches: Sequence[dict[str, torch.Tensor]],
+    steps: int,
+    batch_size: int,
+    lr: float,
+    start: float,
+    time_limit: float | None,
+    progress: bool,
+    device: torch.device,
+) -> tuple[dict[str, torch.Tensor] | None, FineTuneResult]:
+    """The optimisation loop; returns the best weights (None: the start was best) and a summary."""
+    optimizer = torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=0.0)
+    warmup = min(50, steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: linear_schedule(s, steps, warmup)
+    )
+    every = max(1, math.ceil(steps / EVALUATIONS))
+    start_loss = best_loss = _validation_loss(task, network, val_batches)
+    history = [(0, start_loss)]
+    best_state, best_step, step = None, 0, 0
+    bar = _progress_bar(steps, progress)
+    for step in range(1, steps + 1):
+        contexts, futures = sampler.sample(step, batch_size)
+        loss = task.loss(network, _to(task.make_batch(contexts, futures), device))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        out_of_time = time_limit is not None and time.monotonic() - start >= time_limit
+        if step % every == 0 or step == steps or out_of_time:
+            val = _validation_loss(task, network, val_batches)
+            history.append((step, val))
+            if val < best_loss:
+                best_loss, best_step = val, step
+                best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            if bar is not None:
+                bar.set_postfix(val_loss=f"{val:.4f}", best=f"{best_loss:.4f}")
+        if bar is not None:
+            bar.update(1)
+        if out_of_time:
+            logger.info("fine-tuning: time limit reached at step %d", step)
+            break
+    if bar is not None:
+        bar.close()
+    summary = FineTuneResult(
+        start_loss, best_loss, best_step, step, time.monotonic() - start, tuple(history)
+    )
+    return best_state, summary
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with transformers
+        return None
+    return tqdm(total=total, desc="fine-tuning", unit="step")

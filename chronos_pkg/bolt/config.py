@@ -29,6 +29,9 @@ class ChronosBoltConfig:
     input_patch_stride: int = 16
     quantiles: list[float] = field(default_factory=_default_quantiles)
     use_reg_token: bool = True
+    # this package's extension (not in the published format): a detected-period reference added
+    # to the quantile head by a learned gate (chronos_pkg.bolt.seasonal); written only when on
+    seasonal_reference: bool = False
 
     def __post_init__(self) -> None:
         for name in ("context_length", "prediction_length", "input_patch_size"):
@@ -47,13 +50,18 @@ class ChronosBoltConfig:
             raise ValueError(f"quantiles must lie strictly between 0 and 1, got {levels}")
         if any(b <= a for a, b in zip(levels, levels[1:])):
             raise ValueError(f"quantiles must be strictly increasing, got {levels}")
-        if not isinstance(self.use_reg_token, bool):
-            raise ValueError(f"use_reg_token must be a bool, got {self.use_reg_token!r}")
+        for name in ("use_reg_token", "seasonal_reference"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         object.__setattr__(self, "quantiles", levels)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready ``chronos_config`` mapping (exactly the published keys)."""
-        return asdict(self)
+        """The JSON-ready ``chronos_config`` mapping: exactly the published keys, plus
+        ``seasonal_reference`` when it is on (a checkpoint the published package cannot run)."""
+        data = asdict(self)
+        if not self.seasonal_reference:
+            del data["seasonal_reference"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChronosBoltConfig:

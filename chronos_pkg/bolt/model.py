@@ -9,6 +9,7 @@ Parameter names follow the published checkpoints (``shared``, ``input_patch_embe
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -21,6 +22,12 @@ from transformers.activations import ACT2FN
 from transformers.models.t5.modeling_t5 import T5Stack
 
 from chronos_pkg.bolt.config import ChronosBoltConfig
+from chronos_pkg.bolt.seasonal import (
+    SeasonalGate,
+    detect_period,
+    seasonal_features,
+    seasonal_references,
+)
 
 # where a series has zero spread, divide by this instead (published behaviour)
 MIN_SCALE = 1e-5
@@ -171,6 +178,8 @@ class ChronosBoltModel(nn.Module):
             activation,
             dropout,
         )
+        if bolt_config.seasonal_reference:
+            self.seasonal_gate = SeasonalGate(d_model, bolt_config.prediction_length)
         self._init_own_parameters()  # from torch's global RNG, like the T5 stacks above
 
     def _stack_config(self, is_decoder: bool) -> T5Config:
@@ -186,6 +195,8 @@ class ChronosBoltModel(nn.Module):
         nn.init.normal_(self.shared.weight, std=self.config.initializer_factor)
         self.input_patch_embedding.reset_parameters()
         self.output_patch_embedding.reset_parameters()
+        if self.bolt_config.seasonal_reference:
+            self.seasonal_gate.reset_parameters()
         init_locality_bias(self.encoder)
 
     @property
@@ -221,14 +232,39 @@ class ChronosBoltModel(nn.Module):
         """Standardised quantile forecasts (B, Q, H) in the model dtype, and the context's LocScale."""
         hidden, attention_mask, stats = self.encode(context)
         start = torch.full((len(hidden), 1), START_TOKEN_ID, device=hidden.device)
+        inputs: dict[str, torch.Tensor] = {"input_ids": start}
+        if self.bolt_config.seasonal_reference:
+            references, features = self._seasonal_inputs(context, stats)
+            embed = self.seasonal_gate.embed(features.to(self.dtype))[:, None]
+            inputs = {"inputs_embeds": self.shared(start) + embed}
         decoded = self.decoder(
-            input_ids=start,
+            **inputs,
             encoder_hidden_states=hidden,
             encoder_attention_mask=attention_mask,
             use_cache=False,
         ).last_hidden_state  # (B, 1, d_model)
         quantiles = self.output_patch_embedding(decoded[:, 0])  # (B, Q * H)
-        return quantiles.unflatten(-1, (len(self.bolt_config.quantiles), -1)), stats
+        quantiles = quantiles.unflatten(-1, (len(self.bolt_config.quantiles), -1))
+        if self.bolt_config.seasonal_reference:
+            correction = self.seasonal_gate(decoded[:, 0], features, references)  # (B, H)
+            quantiles = quantiles + correction.unsqueeze(1)
+        return quantiles, stats
+
+    @torch.compiler.disable
+    @torch.no_grad()
+    def _seasonal_inputs(
+        self, context: torch.Tensor, stats: LocScale
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The detected-period references (B, R, H) and gate features (B, F) of the standardised
+        context (chronos_pkg.bolt.seasonal); no gradient flows into them, and ``torch.compile``
+        leaves them to eager mode (FFTs and a discrete search)."""
+        normed, _ = standardize(context[..., -self.bolt_config.context_length :], stats)
+        seasonality = detect_period(normed)
+        references = seasonal_references(
+            normed, seasonality.period, self.bolt_config.prediction_length
+        )
+        observed = (~torch.isnan(normed)).sum(dim=-1)
+        return references, seasonal_features(seasonality, observed)
 
     @torch.no_grad()
     def forecast(self, context: torch.Tensor) -> torch.Tensor:
@@ -256,6 +292,19 @@ class ChronosBoltModel(nn.Module):
                 f"checkpoint does not fit the Chronos-Bolt network: missing {missing[:5]}, "
                 f"unexpected {unexpected[:5]}"
             )
+
+
+def with_seasonal_reference(model: ChronosBoltModel) -> ChronosBoltModel:
+    """A copy of ``model`` (float32, CPU) with a zero seasonal gate: the same forecasts until
+    it trains. A model that already has the gate is returned as is."""
+    if model.bolt_config.seasonal_reference:
+        return model
+    config = dataclasses.replace(model.bolt_config, seasonal_reference=True)
+    with torch.random.fork_rng(devices=[]):  # its random init is overwritten: keep the RNG
+        extended = ChronosBoltModel(model.config, config)
+    extended.load_state_dict(model.float().cpu().state_dict(), strict=False)
+    extended.seasonal_gate.reset_parameters()
+    return extended.train(model.training)
 
 
 def pinball_loss(

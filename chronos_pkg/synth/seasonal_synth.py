@@ -3,9 +3,7 @@
 KernelSynth's periodic kernels (``ExpSineSquared`` with length scale 1 on ``[0, 1]``) give smooth,
 few-harmonic cycles, and real training data rarely repeats a cycle exactly. A model trained on
 those continues a strongly seasonal series by its smooth outline and misses the detail that
-Seasonal Naive copies: the CPU model shipped as cpu-bolt-run7 continues noise-free repeated
-random cycles with a median error of 33-56% of the series' standard deviation
-(:mod:`chronos_pkg.train.repetition_probe`), where Seasonal Naive's is 0. Each series here is
+Seasonal Naive copies (:mod:`chronos_pkg.train.seasonal_probe` measures it). Each series here is
 
     level + trend + amplitude(t) * (shape_1(t) + w * shape_2(t)) + noise
 
@@ -14,7 +12,9 @@ few harmonics, a step profile (business hours, weekdays) or sparse pulses, zero 
 standard deviation. Periods are drawn from the seasonalities of real frequencies (or any integer
 in ``[2, max_period]``); the amplitude is constant or slowly modulated; the trend none, linear
 or a slow random walk; the noise absent, white or AR(1), at a log-uniform fraction of the
-amplitude.
+amplitude. Optional extras (off by default): periods that are real numbers, an exponentially
+growing or shrinking amplitude, level shifts, spikes, and intermittent counts whose rate follows
+the cycle.
 
 Series ``i`` uses only ``np.random.default_rng([seed, i])``, so any split into workers or resumed
 runs gives the same series.
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SeasonalSynth", "COMMON_PERIODS", "cycle_shape", "repeat_cycle"]
+__all__ = ["SeasonalSynth", "COMMON_PERIODS", "cycle_shape", "repeat_cycle", "resample_cycle"]
 
 # seasonalities of common frequencies: quarterly, monthly, weekly (in days), business days,
 # hours per day / week, half-hours and 15 minutes per day, 10 minutes per day, weeks per year
@@ -53,6 +53,20 @@ class SeasonalSynth:
         Probability of no noise at all.
     max_noise
         Largest noise level, relative to the seasonal amplitude (drawn log-uniform from 1e-3).
+    fractional_share
+        Probability that the first period is a real number in ``[2, max_period]`` (a cycle
+        resampled by linear interpolation: 24.6 steps a cycle, as a calendar or a sensor gives).
+    growth_share
+        Probability of an exponentially growing or shrinking amplitude (up to e^1.5 either way).
+    shift_share
+        Probability of 1-3 level shifts of up to two amplitudes at random times.
+    spike_share
+        Probability of sparse spikes (0.2-1% of the steps, 2-6 amplitudes, either sign).
+    intermittent_share
+        Probability that the series is intermittent counts instead: Poisson draws whose rate
+        follows the seasonal pattern (mostly zeros at a low rate).
+
+    The last five default to 0: the stream of series is then exactly that of earlier versions.
     """
 
     def __init__(
@@ -65,6 +79,11 @@ class SeasonalSynth:
         second_share: float = 0.3,
         noise_free_share: float = 0.2,
         max_noise: float = 0.5,
+        fractional_share: float = 0.0,
+        growth_share: float = 0.0,
+        shift_share: float = 0.0,
+        spike_share: float = 0.0,
+        intermittent_share: float = 0.0,
     ) -> None:
         for name, value, least in (
             ("length", length, 8),
@@ -77,6 +96,11 @@ class SeasonalSynth:
             ("common_share", common_share),
             ("second_share", second_share),
             ("noise_free_share", noise_free_share),
+            ("fractional_share", fractional_share),
+            ("growth_share", growth_share),
+            ("shift_share", shift_share),
+            ("spike_share", spike_share),
+            ("intermittent_share", intermittent_share),
         ):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
@@ -89,12 +113,24 @@ class SeasonalSynth:
         self.second_share = second_share
         self.noise_free_share = noise_free_share
         self.max_noise = max_noise
+        self.extras = {
+            "fractional": fractional_share,
+            "growth": growth_share,
+            "shift": shift_share,
+            "spike": spike_share,
+            "intermittent": intermittent_share,
+        }
         self.common = [p for p in COMMON_PERIODS if p <= self.max_period]
 
     def _period(self, rng: np.random.Generator) -> int:
         if self.common and rng.random() < self.common_share:
             return int(rng.choice(self.common))
         return int(rng.integers(2, self.max_period + 1))
+
+    def _draws(self, extra: np.random.Generator, name: str) -> bool:
+        """Whether this series gets extra ``name`` (no draw at all when its share is 0)."""
+        share = self.extras[name]
+        return share > 0 and extra.random() < share
 
     def sample(self, index: int) -> np.ndarray:
         """Series ``index``, float32 ``(length,)``."""
@@ -103,7 +139,14 @@ class SeasonalSynth:
         rng = np.random.default_rng([self.seed, index])
         n = self.length
         t = np.arange(n, dtype=np.float64)
-        seasonal = repeat_cycle(cycle_shape(self._period(rng), rng), n, rng)
+        # extras draw from a second generator, so the base stream stays that of earlier versions
+        extra = np.random.default_rng([self.seed, index, 1])
+        if self._draws(extra, "fractional"):
+            period = float(extra.uniform(2.0, self.max_period))
+            shape = cycle_shape(int(np.ceil(period)), rng)
+            seasonal = resample_cycle(shape, period, n, rng)
+        else:
+            seasonal = repeat_cycle(cycle_shape(self._period(rng), rng), n, rng)
         if rng.random() < self.second_share:
             seasonal += rng.uniform(0.2, 1.0) * repeat_cycle(
                 cycle_shape(self._period(rng), rng), n, rng
@@ -113,7 +156,20 @@ class SeasonalSynth:
             cycles = rng.uniform(0.2, 2.0)
             depth = rng.uniform(0.1, 0.6)
             amplitude = 1.0 + depth * np.sin(2 * np.pi * cycles * t / n + rng.uniform(0, 2 * np.pi))
+        if self._draws(extra, "growth"):
+            amplitude = amplitude * np.exp(extra.uniform(-1.5, 1.5) * t / n)
+        if self._draws(extra, "intermittent"):
+            rate = np.exp(np.log(extra.uniform(0.05, 5.0)) + extra.uniform(0.3, 1.0) * seasonal)
+            return extra.poisson(amplitude * rate).astype(np.float32)
         series = amplitude * seasonal
+        if self._draws(extra, "shift"):
+            for when in extra.integers(n // 8, n, size=extra.integers(1, 4)):
+                series[when:] += extra.normal(0.0, 1.0)
+        if self._draws(extra, "spike"):
+            where = extra.random(n) < extra.uniform(0.002, 0.01)
+            series[where] += extra.choice([-1.0, 1.0], where.sum()) * extra.uniform(
+                2, 6, where.sum()
+            )
         kind = rng.choice(3, p=[0.4, 0.35, 0.25])
         if kind == 1:  # linear trend of up to a few amplitudes over the series
             series += rng.normal(0.0, 2.0) * t / n
@@ -170,6 +226,18 @@ def repeat_cycle(shape: np.ndarray, n: int, rng: np.random.Generator) -> np.ndar
     start = int(rng.integers(len(shape)))
     reps = -(-(n + start) // len(shape))
     return np.tile(shape, reps)[start : start + n].copy()
+
+
+def resample_cycle(
+    shape: np.ndarray, period: float, n: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``shape`` (one cycle) stretched to a real ``period`` and repeated over ``n`` points from a
+    random phase, by linear interpolation around the closed cycle."""
+    phase = (np.arange(n) / period + rng.uniform()) % 1.0
+    position = phase * len(shape)
+    left = np.floor(position).astype(int) % len(shape)
+    frac = position - np.floor(position)
+    return (1 - frac) * shape[left] + frac * shape[(left + 1) % len(shape)]
 
 
 def _ar1(innovations: np.ndarray, phi: float) -> np.ndarray:

@@ -18,7 +18,12 @@ from torch import nn
 
 from chronos_pkg.bolt.checkpoint import load_bolt_model, new_bolt_model, save_bolt_checkpoint
 from chronos_pkg.bolt.config import ChronosBoltConfig
-from chronos_pkg.bolt.model import ChronosBoltModel, pinball_loss, standardize
+from chronos_pkg.bolt.model import (
+    ChronosBoltModel,
+    pinball_loss,
+    standardize,
+    with_seasonal_reference,
+)
 from chronos_pkg.sizes import check_size
 from chronos_pkg.train.config import ModelConfig
 from chronos_pkg.train.task import TrainingTask
@@ -28,6 +33,7 @@ BOLT_OPTION_KEYS = (
     "input_patch_size",
     "quantiles",
     "use_reg_token",
+    "seasonal_reference",
     "missing_augmentation",
     "target_clip",
 )
@@ -36,8 +42,9 @@ BOLT_OPTION_KEYS = (
 class BoltTask(TrainingTask):
     """Chronos-Bolt as a :class:`TrainingTask`.
 
-    ``model_config.options`` may set ``input_patch_size``, ``quantiles``, ``use_reg_token`` and
-    ``missing_augmentation`` (blank observations at random, default off) and ``target_clip``
+    ``model_config.options`` may set ``input_patch_size``, ``quantiles``, ``use_reg_token``,
+    ``seasonal_reference`` (add the gated detected-period reference, :mod:`chronos_pkg.bolt.seasonal`;
+    a checkpoint without it gains a zero gate when fine-tuned), ``missing_augmentation`` (blank observations at random, default off) and ``target_clip``
     (clamp standardised targets to +/- this in the loss, default off); ``model_config.network``
     sets T5 fields (``d_model``, ``num_layers``, ``dropout_rate``...) over ``size``.
     """
@@ -79,6 +86,8 @@ class BoltTask(TrainingTask):
                 self.bolt_config, seed=self.seed, size=self.model_config.size, **network
             ).train()
         model = load_bolt_model(init_from)
+        if self.bolt_config.seasonal_reference:
+            model = with_seasonal_reference(model)
         saved = model.bolt_config
         same_head = (saved.prediction_length, saved.quantiles, saved.input_patch_size) == (
             self.bolt_config.prediction_length,

@@ -78,6 +78,9 @@ class DataConfig:
     min_past: int = 60
     min_future: int | None = None  # observed future steps a window needs (None: all of them)
     holdout_fraction: float = 0.0  # share of each file source's series kept for validation
+    # whole datasets (a file source's name, with every copy that shares it via holdout_as) never
+    # trained on: validation on sources the run has not seen (they need holdout_fraction > 0)
+    validation_datasets: list[str] = field(default_factory=list)
     max_missing_prop: float = 0.9
     exclude_last: int = 0
     missing_prob_max: float = 0.2
@@ -191,6 +194,13 @@ def _validate_data(d: DataConfig, m: ModelConfig) -> None:
         )
     if not 0 <= d.holdout_fraction < 1:
         raise ValueError(f"data.holdout_fraction must be in [0, 1), got {d.holdout_fraction}")
+    if d.validation_datasets:
+        if d.holdout_fraction <= 0:
+            raise ValueError("data.validation_datasets needs data.holdout_fraction > 0")
+        split_names = {s.holdout_as or s.name for s in d.sources if s.kind in FILE_KINDS}
+        unknown = sorted(set(d.validation_datasets) - split_names)
+        if unknown:
+            raise ValueError(f"data.validation_datasets {unknown} are not file sources")
     if not 0 <= d.max_missing_prop <= 1:
         raise ValueError(f"data.max_missing_prop must be in [0, 1], got {d.max_missing_prop}")
     if not 0 <= d.missing_prob_max < 1:

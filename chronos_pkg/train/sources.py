@@ -368,6 +368,15 @@ def holdout_mask(name: str, num_series: int, fraction: float) -> np.ndarray:
     return mask
 
 
+def validation_mask(source: SourceConfig, num_series: int, data: DataConfig) -> np.ndarray:
+    """Which series of a file source are kept out of training for validation, (N,) bool: all of
+    them for a dataset named in ``data.validation_datasets``, else :func:`holdout_mask`'s."""
+    name = holdout_name(source)
+    if name in data.validation_datasets:
+        return np.ones(num_series, dtype=bool)
+    return holdout_mask(name, num_series, data.holdout_fraction)
+
+
 def build_sources(data: DataConfig, spec: WindowSpec, seed: int) -> tuple[list[Source], np.ndarray]:
     """Load every source of ``data`` and the normalised mixture weights.
 
@@ -378,7 +387,7 @@ def build_sources(data: DataConfig, spec: WindowSpec, seed: int) -> tuple[list[S
     for source in data.sources:
         if source.kind in FILE_KINDS:
             store, exclude = prepare_file_store(source, data)
-            train = ~holdout_mask(holdout_name(source), len(store), data.holdout_fraction)
+            train = ~validation_mask(source, len(store), data)
             stores[source.name] = (store, exclude, train)
     sources: list[Source] = []
     for source in data.sources:
@@ -393,6 +402,8 @@ def build_sources(data: DataConfig, spec: WindowSpec, seed: int) -> tuple[list[S
             pools = []
             for name in source.pool:
                 store, exclude, train = stores[name]
+                if not train.any():  # a whole validation dataset
+                    continue
                 lengths = store.lengths()
                 pools.append(
                     [

@@ -16,7 +16,9 @@ Usage::
         --output validation.csv
 
 With several models, the first is the incumbent (the shipped one) and each later one gets the
-verdict of the fixed ship rule (:func:`ship_decision`).
+verdict of the fixed ship rule (:func:`ship_decision`, :func:`with_probe`): better on all
+datasets together, within 1% on each group of held-out series, better on the whole datasets no
+run trained on (``data.validation_datasets``), and better on the seasonal probe.
 """
 
 from __future__ import annotations
@@ -40,11 +42,12 @@ from chronos_pkg.eval.forecasters import build_forecaster
 from chronos_pkg.eval.harness import evaluate_dataset
 from chronos_pkg.frequency import base_frequency, infer_frequency
 from chronos_pkg.train.config import FILE_KINDS, TrainConfig, load_train_config
+from chronos_pkg.train.seasonal_probe import format_summary, meets_targets, probe_cells, summarize
 from chronos_pkg.train.sources import (
-    holdout_mask,
     holdout_name,
     prepare_file_store,
     resolve_source_path,
+    validation_mask,
 )
 
 logger = logging.getLogger(__name__)
@@ -57,6 +60,10 @@ MIN_WINDOWS = 30  # windows per dataset the validation set aims at (rolls back w
 # ship rule: a candidate may be worse than the incumbent on one group of datasets by at most this
 # much (relative), on either metric, and must be better on all datasets together
 GROUP_TOLERANCE = 0.01
+# a new default adds its weights (17 MB) to the git history forever: it ships only when it is at
+# least this much better on all datasets' WQL or MASE, or on the seasonal probe's mean
+SHIP_MARGIN = 0.01
+PROBE_MARGIN = 0.10
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,7 @@ class ValidationSet:
     config: BenchmarkConfig
     dataset: SeriesDataset
     aggregated: bool = False  # block means of a finer source (SourceConfig.aggregate)
+    unseen: bool = False  # a whole dataset the run never trained on (data.validation_datasets)
 
 
 def horizon_for(freq: str) -> int:
@@ -115,9 +123,7 @@ def build_validation_sets(
         if source.kind not in FILE_KINDS:
             continue
         store, exclude = prepare_file_store(source, data)
-        held_out = np.flatnonzero(
-            holdout_mask(holdout_name(source), len(store), data.holdout_fraction)
-        )
+        held_out = np.flatnonzero(validation_mask(source, len(store), data))
         if len(held_out) == 0:
             continue
         freq = source.freq or _frequency(resolve_source_path(source, data.data_dir))
@@ -137,7 +143,8 @@ def build_validation_sets(
         dataset = SeriesDataset(source.name, freq, ids, [pd.Timestamp(0)] * len(targets), targets)
         rolls = rolls_for([len(t) for t in targets], h, min_windows)
         bench = BenchmarkConfig("validation", source.name, "", -h * rolls, h, rolls)
-        sets.append(ValidationSet(bench, dataset, source.aggregate is not None))
+        unseen = holdout_name(source) in data.validation_datasets
+        sets.append(ValidationSet(bench, dataset, source.aggregate is not None, unseen))
     if not sets:
         raise ValueError("no source of this config has held-out series long enough to validate")
     return sets
@@ -189,12 +196,15 @@ def ship_decision(
     baseline: pd.DataFrame,
     groups: dict[str, set[str]] | None = None,
     tolerance: float = GROUP_TOLERANCE,
+    must_improve: Sequence[str] = (),
 ) -> ShipDecision:
     """The fixed rule that decides whether a training run replaces the shipped model.
 
     Relative to ``baseline`` (Seasonal Naive) on the same validation sets, the candidate must
     beat the incumbent on WQL and MASE over all datasets together (geometric means), and on every
-    group of datasets (e.g. native and aggregated) be at most ``tolerance`` worse on either metric.
+    group of datasets (e.g. native and aggregated) be at most ``tolerance`` worse on either metric;
+    on the groups named in ``must_improve`` (whole datasets no run trained on) it must be better
+    on both.
     Fixed before the runs it judges, so selection cannot drift towards whatever a run happened to
     improve.
     """
@@ -208,12 +218,62 @@ def ship_decision(
     for name, members in (groups or {}).items():
         new_g = relative_to_baseline(candidate[candidate["dataset"].isin(members)], baseline)
         old_g = relative_to_baseline(incumbent[incumbent["dataset"].isin(members)], baseline)
+        allowed = 0.0 if name in must_improve else tolerance
         for metric in ("WQL", "MASE"):
-            if new_g[metric] > old_g[metric] * (1 + tolerance):
+            if name in must_improve and not new_g[metric] < old_g[metric]:
+                reasons.append(f"{name}: {metric} {new_g[metric]:.4f} >= {old_g[metric]:.4f}")
+            elif new_g[metric] > old_g[metric] * (1 + allowed):
                 reasons.append(
                     f"{name}: {metric} {new_g[metric]:.4f} > {old_g[metric]:.4f} +{tolerance:.0%}"
                 )
     return ShipDecision(not reasons, tuple(reasons))
+
+
+def with_probe(
+    decision: ShipDecision, candidate: dict[str, float], incumbent: dict[str, float]
+) -> ShipDecision:
+    """The ship rule's last clause: the candidate continues clear cycles better than the
+    incumbent (a lower geometric mean on :mod:`chronos_pkg.train.seasonal_probe`), or meets the
+    probe's targets while the incumbent does too."""
+    if candidate["mean"] < incumbent["mean"] or (
+        meets_targets(candidate) and meets_targets(incumbent)
+    ):
+        return decision
+    reason = f"seasonal probe: mean {candidate['mean']:.3f} >= {incumbent['mean']:.3f}"
+    return ShipDecision(False, (*decision.reasons, reason))
+
+
+def with_margin(
+    decision: ShipDecision,
+    candidate: pd.DataFrame,
+    incumbent: pd.DataFrame,
+    baseline: pd.DataFrame,
+    probe: dict[str, float],
+    incumbent_probe: dict[str, float],
+) -> ShipDecision:
+    """A candidate that passes the rule ships only with a margin worth 17 MB of history:
+    :data:`SHIP_MARGIN` better on all datasets' WQL or MASE, or :data:`PROBE_MARGIN` better on
+    the seasonal probe's mean."""
+    new, old = relative_to_baseline(candidate, baseline), relative_to_baseline(incumbent, baseline)
+    gains = [1 - new[m] / old[m] for m in ("WQL", "MASE")]
+    probe_gain = 1 - probe["mean"] / incumbent_probe["mean"]
+    if max(gains) >= SHIP_MARGIN or probe_gain >= PROBE_MARGIN:
+        return decision
+    reason = (
+        f"margin: {max(gains):.1%} on validation (needs {SHIP_MARGIN:.0%}) and "
+        f"{probe_gain:.1%} on the probe (needs {PROBE_MARGIN:.0%})"
+    )
+    return ShipDecision(False, (*decision.reasons, reason))
+
+
+def validation_groups(sets: Sequence[ValidationSet]) -> dict[str, set[str]]:
+    """Dataset names by group: held-out series of trained datasets (``native``), their
+    aggregated copies (``aggregated``) and whole datasets no run trained on (``unseen``)."""
+    groups: dict[str, set[str]] = {}
+    for item in sets:
+        name = "unseen" if item.unseen else "aggregated" if item.aggregated else "native"
+        groups.setdefault(name, set()).add(item.config.name)
+    return groups
 
 
 def _summary_line(scores: pd.DataFrame, baseline: pd.DataFrame) -> str:
@@ -259,23 +319,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     baseline = score(build_forecaster("seasonal-naive"), sets, args.batch_size)
     tables = [baseline.assign(model="seasonal-naive")]
-    aggregated = {s.config.name for s in sets if s.aggregated}
-    groups = {"native": {s.config.name for s in sets if not s.aggregated}}
-    if aggregated:
-        groups["aggregated"] = aggregated
-    incumbent = None
+    groups = validation_groups(sets)
+    incumbent = incumbent_probe = None
     for model in args.model:
-        scores = score(build_forecaster(model), sets, args.batch_size)
+        forecaster = build_forecaster(model)
+        scores = score(forecaster, sets, args.batch_size)
+        probe = summarize(probe_cells(forecaster))
         print(f"{model}: {_summary_line(scores, baseline)} (relative to Seasonal Naive)")
-        if aggregated:
+        print(f"  {format_summary('seasonal probe', probe)}")
+        if len(groups) > 1:
             for name, members in groups.items():
                 print(
                     f"  {name}: {_summary_line(scores[scores['dataset'].isin(members)], baseline)}"
                 )
         if incumbent is None:
-            incumbent = scores
+            incumbent, incumbent_probe = scores, probe
         else:
-            decision = ship_decision(scores, incumbent, baseline, groups)
+            decision = ship_decision(scores, incumbent, baseline, groups, must_improve=("unseen",))
+            decision = with_probe(decision, probe, incumbent_probe)
+            decision = with_margin(decision, scores, incumbent, baseline, probe, incumbent_probe)
             verdict = "yes" if decision.ship else "no: " + "; ".join(decision.reasons)
             print(f"  replaces {args.model[0]}: {verdict}")
         tables.append(scores.assign(model=model))

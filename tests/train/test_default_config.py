@@ -1,8 +1,8 @@
 """The default shipped model's data mixture never trains on a benchmark's test windows.
 
-Checks every ``training/configs/default*.yaml``: ``default.yaml`` (the shipped Chronos-Bolt), its
-continuation runs (``default-continue.yaml``, ``default-aggregated.yaml``, ``default-run<N>.yaml``)
-and ``default-tiny.yaml`` (the T5 GPU recipe), against the data folder's ``manifest.json`` and the
+Checks the recipes that train on the benchmark's data: ``default.yaml`` (the built-in
+Chronos-Bolt's recipe), ``bolt-cpu-scratch.yaml`` (a Bolt from random weights on a CPU) and
+``default-tiny.yaml`` (the T5 GPU recipe), against the data folder's ``manifest.json`` and the
 benchmark definitions (``chronos_pkg/data/benchmark.csv``); skips when the data folder is absent.
 """
 
@@ -22,14 +22,17 @@ from chronos_pkg.train.sources import FileSource, load_file_store
 from chronos_pkg.train.windows import WindowSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((REPO_ROOT / "training" / "configs").glob("default*.yaml"))
+CONFIGS = sorted(
+    [*(REPO_ROOT / "training" / "configs").glob("default*.yaml")]
+    + [REPO_ROOT / "training" / "configs" / "bolt-cpu-scratch.yaml"]
+)
 BENCHMARK_CSV = REPO_ROOT / "chronos_pkg" / "data" / "benchmark.csv"
 KEPT_OUT = "kept out of the shipped model"
 
 
 def test_the_glob_finds_the_shipped_recipes() -> None:
     names = {path.name for path in CONFIGS}
-    assert {"default.yaml", "default-aggregated.yaml", "default-tiny.yaml"} <= names
+    assert {"default.yaml", "bolt-cpu-scratch.yaml", "default-tiny.yaml"} <= names
 
 
 @pytest.fixture(scope="module", params=CONFIGS, ids=lambda path: path.name)
@@ -133,3 +136,15 @@ def test_loaded_in_domain_series_end_before_the_benchmark(
         full = store.lengths()[kept.index]
         assert len(kept.index) > 0
         np.testing.assert_array_less(kept.lengths - 1, full + offset)  # last step < window start
+
+
+def test_validation_datasets_are_whole_train_only_datasets(
+    config: TrainConfig, manifest: dict
+) -> None:
+    """Whole datasets held out for validation are train-only ones, across several frequencies."""
+    by_name = {s.name: dataset_name(s.path) for s in file_sources(config)}
+    for name in config.data.validation_datasets:
+        assert manifest[by_name[name]]["role"] == "train-only", name
+    if config.data.validation_datasets:
+        freqs = {manifest[by_name[n]]["freq"] for n in config.data.validation_datasets}
+        assert len(freqs) >= 4, freqs

@@ -246,3 +246,29 @@ def test_seasonal_synth_source_is_seeded() -> None:
     )
     with pytest.raises(ValueError, match="seasonal_synth options"):
         build_sources(bad, spec, seed=0)
+
+
+def test_validation_datasets_never_reach_training(tmp_path: Path) -> None:
+    """A whole validation dataset gives no windows and no TSMixup ingredient."""
+    pytest.importorskip("chronos_pkg.synth.tsmixup")
+    series_io.write_series([np.full(200, -1.0, dtype=np.float32)] * 8, tmp_path / "unseen.parquet")
+    series_io.write_series([np.full(200, 1.0, dtype=np.float32)] * 8, tmp_path / "seen.parquet")
+    data = DataConfig(
+        data_dir=str(tmp_path),
+        holdout_fraction=0.1,
+        validation_datasets=["unseen"],
+        sources=[
+            SourceConfig(name="unseen", path="unseen.parquet", weight=0),
+            SourceConfig(name="seen", path="seen.parquet", weight=0),
+            SourceConfig(
+                name="mix",
+                kind="tsmixup",
+                pool=["unseen", "seen"],
+                options={"max_series": 2, "min_length": 64, "max_length": 128},
+            ),
+        ],
+    )
+    sources, _ = build_sources(data, SPEC, seed=0)
+    assert sources[0].num_series == 0 and sources[1].num_series == 8
+    mixed = np.concatenate([sources[2].series(i) for i in range(100)])
+    assert mixed.min() > 0

@@ -15,12 +15,16 @@ from chronos_pkg.train.config import load_train_config
 from chronos_pkg.train.learnability import MICRO_NETWORK
 from chronos_pkg.train.sources import holdout_mask
 from chronos_pkg.train.validation import (
+    ShipDecision,
     build_validation_sets,
     horizon_for,
     main,
     relative_to_baseline,
     rolls_for,
     ship_decision,
+    validation_groups,
+    with_margin,
+    with_probe,
 )
 
 N_SERIES = 40
@@ -186,3 +190,60 @@ def test_cli_scores_a_checkpoint(
     assert set(table["dataset"]) == {"daily", "yearly", "daily_weekly"}
     assert (table["windows"] >= table["series"]).all()
     assert np.isfinite(table[["WQL", "MASE"]].to_numpy()).all()
+
+
+def test_whole_validation_datasets_are_held_out_with_their_copies(config_path: Path) -> None:
+    config = load_train_config(config_path, ["data.validation_datasets=[daily]"])
+    sets = {s.config.name: s for s in build_validation_sets(config, min_windows=1)}
+    # every series of "daily" and of its aggregated copy; "yearly" keeps its 10% split
+    assert len(sets["daily"].dataset.item_ids) == N_SERIES and sets["daily"].unseen
+    assert len(sets["daily_weekly"].dataset.item_ids) == N_SERIES and sets["daily_weekly"].unseen
+    assert not sets["yearly"].unseen and len(sets["yearly"].dataset.item_ids) == 4
+    assert validation_groups(list(sets.values())) == {
+        "unseen": {"daily", "daily_weekly"},
+        "native": {"yearly"},
+    }
+
+
+def test_validation_datasets_must_name_file_sources(config_path: Path) -> None:
+    with pytest.raises(ValueError, match="not file sources"):
+        load_train_config(config_path, ["data.validation_datasets=[daily_weekly]"])
+    with pytest.raises(ValueError, match="holdout_fraction > 0"):
+        load_train_config(
+            config_path, ["data.validation_datasets=[daily]", "data.holdout_fraction=0"]
+        )
+
+
+def test_ship_rule_needs_a_gain_on_unseen_datasets() -> None:
+    incumbent = _scores([0.8, 0.8, 0.8], [0.9, 0.9, 0.9])
+    groups = {"native": {"a", "b"}, "unseen": {"c"}}
+    better_on_seen = _scores([0.6, 0.6, 0.8], [0.7, 0.7, 0.9])  # level on the unseen dataset
+    decision = ship_decision(better_on_seen, incumbent, BASELINE, groups, must_improve=["unseen"])
+    assert not decision.ship
+    assert decision.reasons == ("unseen: WQL 0.8000 >= 0.8000", "unseen: MASE 0.9000 >= 0.9000")
+    # the same numbers pass when that group only has the usual tolerance
+    assert ship_decision(better_on_seen, incumbent, BASELINE, groups).ship
+    everywhere = _scores([0.6, 0.6, 0.79], [0.7, 0.7, 0.89])
+    assert ship_decision(everywhere, incumbent, BASELINE, groups, must_improve=["unseen"]).ship
+
+
+def test_ship_rule_needs_a_better_seasonal_probe() -> None:
+    passed = ShipDecision(True, ())
+    old = {"mean": 2.0, "worst": 3.0}
+    assert with_probe(passed, {"mean": 1.5, "worst": 3.5}, old).ship
+    worse = with_probe(passed, {"mean": 2.1, "worst": 2.5}, old)
+    assert not worse.ship and worse.reasons == ("seasonal probe: mean 2.100 >= 2.000",)
+    # both meeting the targets: a small step back on a solved probe does not block
+    assert with_probe(passed, {"mean": 0.9, "worst": 1.1}, {"mean": 0.85, "worst": 1.0}).ship
+
+
+def test_a_new_default_needs_a_margin_worth_its_history() -> None:
+    passed = ShipDecision(True, ())
+    incumbent = _scores([0.8, 0.8, 0.8], [0.9, 0.9, 0.9])
+    probe = {"mean": 2.0}
+    slightly = _scores([0.797, 0.797, 0.797], [0.899, 0.899, 0.899])  # 0.4% and 0.1%
+    decision = with_margin(passed, slightly, incumbent, BASELINE, {"mean": 1.9}, probe)
+    assert not decision.ship and decision.reasons[0].startswith("margin: 0.4% on validation")
+    assert with_margin(passed, slightly, incumbent, BASELINE, {"mean": 1.7}, probe).ship
+    clearly = _scores([0.78, 0.78, 0.78], [0.9, 0.9, 0.9])  # 2.5% on WQL
+    assert with_margin(passed, clearly, incumbent, BASELINE, {"mean": 2.0}, probe).ship

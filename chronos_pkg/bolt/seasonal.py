@@ -1,0 +1,222 @@
+"""A seasonal reference for Chronos-Bolt: detect each context's period and continue its cycle.
+
+The published Bolt network maps its encoder states to all 64 x 9 outputs through one decoder
+vector; reproducing a sharp cycle of a few steps many times over the horizon from that vector is
+what it learns slowest (shared/docs/FINDINGS.md: after 114,000 CPU steps the shipped default
+forecast a noise-free period-48 cycle 7x worse than Seasonal Naive). With
+``ChronosBoltConfig.seasonal_reference`` the network gets that continuation for free: per series,
+the period with the most prominent autocorrelation peak in the (standardised) context, and two
+references over the horizon,
+
+* ``last``: the last observed cycle repeated (Seasonal Naive at the detected period), and
+* ``mean``: the mean of up to :data:`MEAN_CYCLES` last cycles (less noise, slower to follow),
+
+which a learned, per-step gate adds to the quantile head's output (:class:`SeasonalGate`). The
+gate starts at zero, so a published checkpoint extended with it forecasts exactly as before.
+Everything here is batched torch, computed in float32, and differentiable nowhere it needs to be
+(the period is a discrete choice; the gate learns how far to trust it).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+MEAN_CYCLES = 4  # cycles averaged by the ``mean`` reference
+MIN_PROMINENCE = 0.2  # an autocorrelation peak must rise this far above the trough before it
+MIN_STRENGTH = 0.4  # and its lag-pair-normalised autocorrelation must reach this
+MIN_PERIOD = 2
+REFINE_REACH = 2  # lags either side of the autocorrelation peak tried by Seasonal Naive's error
+NUM_REFERENCES = 2
+NUM_FEATURES = 4  # strength, cycles in the context, whether a period was found, in-sample fit
+MAX_FIT = 3.0  # the in-sample error feature is capped here
+GATE_GAIN = 10.0  # the gate is ``GATE_GAIN * Linear(...)``: 10x the learning rate of the rest
+
+
+class Seasonality(NamedTuple):
+    """Per series (B,): the period (int64, 1 where none was found), the autocorrelation at it, and
+    the in-sample error of copying the context at that lag (standardised units, trend removed)."""
+
+    period: torch.Tensor
+    strength: torch.Tensor
+    fit: torch.Tensor
+
+
+def _detrended(x: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, T) minus its least-squares line over the observed steps; 0 where unobserved."""
+    obs = observed.float()
+    count = obs.sum(-1, keepdim=True).clamp(min=1)
+    t = torch.arange(x.shape[-1], device=x.device, dtype=torch.float32)
+    values = torch.where(observed, x, 0.0)
+    t_mean = (obs * t).sum(-1, keepdim=True) / count
+    x_mean = values.sum(-1, keepdim=True) / count
+    dt = (t - t_mean) * obs
+    slope = (dt * (values - x_mean)).sum(-1, keepdim=True) / dt.square().sum(
+        -1, keepdim=True
+    ).clamp(min=1e-12)
+    return torch.where(observed, values - x_mean - slope * (t - t_mean), 0.0)
+
+
+def _autocovariance(x: torch.Tensor, length: int) -> torch.Tensor:
+    """Sums ``sum_t x_t x_{t+k}`` for k in [0, length) along the last axis, by FFT."""
+    n_fft = 1 << (2 * x.shape[-1] - 1).bit_length()
+    spectrum = torch.fft.rfft(x, n=n_fft)
+    return torch.fft.irfft(spectrum * spectrum.conj(), n=n_fft)[..., :length]
+
+
+def _refine(
+    x: torch.Tensor,
+    observed: torch.Tensor,
+    lag: torch.Tensor,
+    limit: int,
+    reach: int = REFINE_REACH,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Of the lags within ``reach`` of ``lag`` (B,), the one whose copy of the context ``x`` is
+    closest to it (mean absolute difference over observed pairs, less its mean: a trend's): a broad autocorrelation peak
+    under noise is off by a step, and a cycle copied at the wrong lag drifts by a step a cycle."""
+    length = x.shape[-1]
+    steps = torch.arange(length, device=x.device)
+    values = torch.where(observed, x, 0.0)
+    errors = []
+    offsets = range(-reach, reach + 1)
+    for offset in offsets:
+        shift = (lag + offset).clamp(MIN_PERIOD, max(MIN_PERIOD, limit))[:, None]  # (B, 1)
+        source = steps[None, :] - shift
+        valid = (source >= 0) & observed & observed.gather(-1, source.clamp(min=0))
+        diff = torch.where(valid, values - values.gather(-1, source.clamp(min=0)), 0.0)
+        count = valid.sum(-1, keepdim=True).clamp(min=1)
+        drift = diff.sum(-1, keepdim=True) / count  # a linear trend's constant lag difference
+        errors.append(torch.where(valid, (diff - drift).abs(), 0.0).sum(-1) / count[:, 0])
+    error, best = torch.stack(errors, dim=-1).min(dim=-1)
+    return (lag + best - reach).clamp(MIN_PERIOD, max(MIN_PERIOD, limit)), error
+
+
+def detect_period(x: torch.Tensor, max_period: int | None = None) -> Seasonality:
+    """The dominant period of each row of ``x`` (B, T), NaN = missing.
+
+    The autocorrelation of the linearly detrended series (missing steps left out of each lag's
+    sum) is searched for local maxima at lags ``MIN_PERIOD .. max_period`` (default half the
+    context) that at least two observed cycles support, that reach :data:`MIN_STRENGTH` and
+    rise :data:`MIN_PROMINENCE` above the lowest value at shorter lags (a random walk's slowly
+    decaying wiggles do not); the highest of them, on the
+    ordinary (biased) estimate that favours shorter lags, refined to the lag within
+    :data:`REFINE_REACH` whose copy of the context fits it best, is the period. ``strength`` is the
+    lag-pair-normalised autocorrelation there, 0 where no period qualifies (period 1); ``fit``
+    the mean absolute error of that copy (of the lag-2 copy where none qualifies).
+    """
+    x = x.float()
+    batch, length = x.shape
+    observed = ~torch.isnan(x)
+    resid = _detrended(x, observed)
+    sums = _autocovariance(resid, length)  # (B, T)
+    pairs = _autocovariance(observed.float(), length).round()  # observed pairs per lag
+    count = observed.sum(-1, keepdim=True).float().clamp(min=1)
+    variance = (sums[..., :1] / count).clamp(min=1e-12)
+    unbiased = sums / pairs.clamp(min=1) / variance
+    lags = torch.arange(length, device=x.device)
+    # the ordinary estimate's decay with the lag, independent of where values are missing
+    biased = unbiased * (1 - lags / count).clamp(min=0)
+    limit = length // 2 if max_period is None else min(max_period, length - 1)
+    # peaks are located on the lag-pair-normalised estimate (the decay would pull a broad peak
+    # to shorter lags) and ranked on the ordinary one
+    previous = torch.nn.functional.pad(unbiased[..., :-1], (1, 0), value=float("inf"))
+    following = torch.nn.functional.pad(unbiased[..., 1:], (0, 1), value=float("-inf"))
+    trough = torch.cummin(torch.where(lags >= 1, unbiased, float("inf")), dim=-1).values
+    candidate = (
+        (lags >= MIN_PERIOD)
+        & (lags <= limit)
+        & (pairs >= lags.float())  # at least two cycles observed
+        & (unbiased >= previous)
+        & (unbiased >= following)
+        & (unbiased - trough >= MIN_PROMINENCE)
+        & (unbiased >= MIN_STRENGTH)
+        & (variance > 1e-10)
+    )
+    score = torch.where(candidate, biased, float("-inf"))
+    best, fit = _refine(x, observed, score.argmax(dim=-1), limit)
+    found = candidate.any(dim=-1)
+    period = torch.where(found, best, torch.ones_like(best))
+    strength = torch.where(
+        found,
+        unbiased.gather(-1, best[:, None])[:, 0].clamp(-1.0, 1.0),
+        torch.zeros(batch, device=x.device),
+    )
+    fit = torch.where(
+        count[:, 0] > MIN_PERIOD, fit.clamp(max=MAX_FIT), torch.full_like(fit, MAX_FIT)
+    )
+    return Seasonality(period, strength, fit)
+
+
+def seasonal_references(
+    x: torch.Tensor, period: torch.Tensor, horizon: int, cycles: int = MEAN_CYCLES
+) -> torch.Tensor:
+    """(B, 2, horizon): the last cycle repeated, and the mean of the last ``cycles`` cycles.
+
+    ``x`` (B, T) with NaN = missing; ``period`` (B,) >= 1. A step whose source value is missing
+    falls back to the mean reference, and that to 0 (the standardised mean) when no cycle
+    observed it.
+    """
+    x = x.float()
+    length = x.shape[-1]
+    steps = torch.arange(horizon, device=x.device)
+    p = period.clamp(min=1)[:, None]
+    last_index = length - p + steps[None, :] % p  # (B, H)
+    total = torch.zeros(len(x), horizon, device=x.device)
+    seen = torch.zeros_like(total)
+    last = None
+    for c in range(cycles):
+        index = last_index - c * p
+        valid = index >= 0
+        values = x.gather(-1, index.clamp(min=0))
+        valid = valid & ~torch.isnan(values)
+        values = torch.where(valid, values, 0.0)
+        if last is None:
+            last = torch.where(valid, values, float("nan"))
+        total += values
+        seen += valid.float()
+    mean = torch.where(seen > 0, total / seen.clamp(min=1), 0.0)
+    last = torch.where(torch.isnan(last), mean, last)
+    return torch.stack([last, mean], dim=1)
+
+
+def seasonal_features(
+    seasonality: Seasonality, observed_steps: torch.Tensor, max_cycles: float = 16.0
+) -> torch.Tensor:
+    """(B, NUM_FEATURES) gate inputs: strength, observed cycles (capped, scaled to [0, 1]),
+    whether a period was found, and the in-sample fit of the copy (scaled to [0, 1])."""
+    found = (seasonality.period > 1).float()
+    cycles = (observed_steps.float() / seasonality.period.float()).clamp(max=max_cycles) * found
+    fit = seasonality.fit / MAX_FIT
+    return torch.stack([seasonality.strength, cycles / max_cycles, found, fit], dim=-1)
+
+
+class SeasonalGate(nn.Module):
+    """Per-step weights of the references: ``GATE_GAIN * Linear([decoder state, features])``;
+    ``embed`` also tells the decoder the features (added to its start token's embedding), so the
+    quantile head can narrow or widen its band by them.
+
+    Zero-initialised, so a network that gains this gate forecasts as before until it trains.
+    """
+
+    def __init__(self, d_model: int, horizon: int) -> None:
+        super().__init__()
+        self.horizon = horizon
+        self.proj = nn.Linear(d_model + NUM_FEATURES, NUM_REFERENCES * horizon)
+        self.embed = nn.Linear(NUM_FEATURES, d_model)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for layer in (self.proj, self.embed):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(
+        self, hidden: torch.Tensor, features: torch.Tensor, references: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, H) additive correction from ``hidden`` (B, d), ``features`` (B, F) and
+        ``references`` (B, R, H)."""
+        inputs = torch.cat([hidden, features.to(hidden.dtype)], dim=-1)
+        weights = GATE_GAIN * self.proj(inputs).unflatten(-1, (NUM_REFERENCES, self.horizon))
+        return (weights * references.to(weights.dtype)).sum(dim=1)

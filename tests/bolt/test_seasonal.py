@@ -1,0 +1,120 @@
+"""The seasonal reference: period detection, the references, the gate's wiring and format."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import chronos_pkg
+from chronos_pkg.bolt.checkpoint import load_bolt_model, new_bolt_model, save_bolt_checkpoint
+from chronos_pkg.bolt.config import ChronosBoltConfig
+from chronos_pkg.bolt.model import standardize, with_seasonal_reference
+from chronos_pkg.bolt.seasonal import GATE_GAIN, detect_period, seasonal_references
+from tests.bolt.conftest import MICRO_NETWORK
+
+
+def periodic(period: float, length: int = 512, noise: float = 0.05, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    phase = 2 * np.pi * t / period
+    return np.sin(phase) + 0.4 * np.sin(2 * phase + 1) + noise * rng.normal(size=length)
+
+
+@pytest.mark.parametrize("period", [3, 7, 12, 24, 48, 96, 168])
+def test_detects_the_period_of_a_noisy_cycle_with_a_trend(period: int) -> None:
+    x = periodic(period) + 0.003 * np.arange(512)
+    found = detect_period(torch.tensor(x[None], dtype=torch.float32))
+    assert abs(int(found.period[0]) - period) <= max(1, period // 50)
+    assert float(found.strength[0]) > 0.8
+
+
+def test_no_period_in_noise_or_random_walks() -> None:
+    rng = np.random.default_rng(1)
+    rows = [rng.normal(size=512) for _ in range(10)] + [
+        np.cumsum(rng.normal(size=512)) for _ in range(10)
+    ]
+    found = detect_period(torch.tensor(np.stack(rows), dtype=torch.float32))
+    assert (found.period == 1).float().mean() >= 0.8  # at most a few spurious weak peaks
+    assert torch.all((found.period > 1) | (found.strength == 0))
+
+
+def test_missing_values_left_padding_and_short_series() -> None:
+    x = torch.full((4, 512), float("nan"))
+    x[0, -60:] = torch.tensor(periodic(12, 60, noise=0.0), dtype=torch.float32)  # 5 cycles
+    x[1] = torch.tensor(periodic(24), dtype=torch.float32)
+    x[1, ::5] = float("nan")  # 20% missing
+    x[2, -10:] = torch.arange(10.0)  # too short for any cycle
+    # row 3: all missing
+    found = detect_period(x)
+    assert found.period.tolist()[:3] == [12, 24, 1]
+    assert found.period[3] == 1 and found.strength[3] == 0
+
+
+def test_references_repeat_the_last_cycle_and_average_cycles() -> None:
+    cycle = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    x = torch.cat([cycle, cycle + 10, cycle + 20, cycle + 30])[None]  # 4 cycles, rising
+    refs = seasonal_references(x, torch.tensor([5]), horizon=12)
+    assert refs.shape == (1, 2, 12)
+    assert refs[0, 0].tolist() == (cycle + 30).repeat(3)[:12].tolist()
+    assert refs[0, 1].tolist() == (cycle + 15).repeat(3)[:12].tolist()  # mean of 4 cycles
+    x[0, -3] = float("nan")  # a missing value in the last cycle falls back to the mean
+    refs = seasonal_references(x, torch.tensor([5]), horizon=5)
+    assert refs[0, 0, 2] == pytest.approx((3 + 13 + 23) / 3)
+    none = seasonal_references(torch.full((1, 8), float("nan")), torch.tensor([1]), horizon=3)
+    assert none.abs().sum() == 0
+
+
+def micro_model(seasonal: bool, seed: int = 3):
+    config = ChronosBoltConfig(context_length=64, prediction_length=8, seasonal_reference=seasonal)
+    return new_bolt_model(config, seed=seed, **MICRO_NETWORK).eval()
+
+
+def test_config_writes_the_key_only_when_on() -> None:
+    assert "seasonal_reference" not in ChronosBoltConfig().to_dict()
+    on = ChronosBoltConfig(seasonal_reference=True)
+    assert on.to_dict()["seasonal_reference"] is True
+    assert ChronosBoltConfig.from_dict(on.to_dict()) == on
+    with pytest.raises(ValueError, match="seasonal_reference must be a bool"):
+        ChronosBoltConfig(seasonal_reference="yes")
+
+
+def test_a_zero_gate_leaves_forecasts_unchanged() -> None:
+    plain = micro_model(False)
+    extended = with_seasonal_reference(plain)
+    assert extended.bolt_config.seasonal_reference and not plain.bolt_config.seasonal_reference
+    context = torch.tensor(np.stack([periodic(7, 100), periodic(12, 100)]), dtype=torch.float32)
+    torch.testing.assert_close(extended.forecast(context), plain.forecast(context))
+    assert with_seasonal_reference(extended) is extended
+
+
+def test_a_gate_of_one_on_the_last_cycle_adds_seasonal_naive() -> None:
+    """Wiring: with weight 1 on the ``last`` reference at every step, the forecast is the plain
+    network's plus the detected cycle's continuation, in the series' own units."""
+    plain = micro_model(False)
+    extended = with_seasonal_reference(plain)
+    with torch.no_grad():
+        extended.seasonal_gate.proj.bias[:8] = 1.0 / GATE_GAIN  # reference 0 ('last'), 8 steps
+    context = torch.tensor(periodic(6, 64, noise=0.0)[None] * 3 + 10, dtype=torch.float32)
+    normed, stats = standardize(context)
+    expected_ref = normed[0, -6:].repeat(2)[:8] * stats.scale[0]
+    added = extended.forecast(context) - plain.forecast(context)  # (1, Q, 8)
+    for q in range(added.shape[1]):
+        torch.testing.assert_close(added[0, q], expected_ref, atol=1e-4, rtol=1e-4)
+
+
+def test_checkpoint_round_trip_keeps_the_gate(tmp_path) -> None:
+    model = with_seasonal_reference(micro_model(False))
+    with torch.no_grad():
+        model.seasonal_gate.proj.weight.normal_(0, 0.01)
+    directory = save_bolt_checkpoint(model, tmp_path / "ckpt")
+    config = json.loads((directory / "config.json").read_text())
+    assert config["chronos_config"]["seasonal_reference"] is True
+    loaded = load_bolt_model(directory)
+    context = torch.tensor(periodic(5, 90)[None], dtype=torch.float32)
+    torch.testing.assert_close(loaded.forecast(context), model.forecast(context))
+    pipeline = chronos_pkg.from_pretrained(directory)
+    quantiles, _ = pipeline.predict_quantiles(context, 20, [0.5])  # rolled out past 8 steps
+    assert quantiles.shape == (1, 20, 1) and torch.isfinite(quantiles).all()

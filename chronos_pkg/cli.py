@@ -409,11 +409,7 @@ def _add_forecast_command(commands: Any, common: argparse.ArgumentParser) -> Non
         "-H", "--prediction-length", type=_positive_int, required=True, help="forecast horizon"
     )
     forecast.add_argument("-o", "--output", type=Path, required=True, help=".csv or .parquet")
-    forecast.add_argument("--id-column", default="id", help="series id column (default: id)")
-    forecast.add_argument(
-        "--timestamp-column", default="timestamp", help="timestamp column (default: timestamp)"
-    )
-    forecast.add_argument("--target", default="target", help="value column (default: target)")
+    _add_column_options(forecast)
     forecast.add_argument(
         "--quantile-levels",
         type=_quantile_level,
@@ -465,6 +461,14 @@ def _add_forecast_command(commands: Any, common: argparse.ArgumentParser) -> Non
     forecast.set_defaults(handler=forecast_command)
 
 
+def _add_column_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--id-column", default="id", help="series id column (default: id)")
+    parser.add_argument(
+        "--timestamp-column", default="timestamp", help="timestamp column (default: timestamp)"
+    )
+    parser.add_argument("--target", default="target", help="value column (default: target)")
+
+
 def _add_fine_tune_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fine-tune-steps", type=_positive_int, default=None, help="optimiser steps"
@@ -492,11 +496,7 @@ def _add_fine_tune_command(commands: Any, common: argparse.ArgumentParser) -> No
         "-H", "--prediction-length", type=_positive_int, required=True, help="forecast horizon"
     )
     tune.add_argument("--output-dir", type=Path, required=True, help="where to save the model")
-    tune.add_argument("--id-column", default="id", help="series id column (default: id)")
-    tune.add_argument(
-        "--timestamp-column", default="timestamp", help="timestamp column (default: timestamp)"
-    )
-    tune.add_argument("--target", default="target", help="value column (default: target)")
+    _add_column_options(tune)
     tune.add_argument("--model", default=None, help="the model to start from (default: default)")
     tune.add_argument("--device", default="auto", help=DEVICES_HELP + " (default: auto)")
     tune.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

@@ -34,7 +34,8 @@ def average_models(
 ) -> Path:
     """Write the weighted mean of ``models``' weights to ``output``; returns ``output``.
 
-    ``weights`` (default: equal) must be positive and sum to 1.
+    ``weights`` (default: equal) must be positive and sum to 1. A model without the seasonal
+    reference averaged with ones that have it counts as having a zero gate (its forecasts).
     """
     from safetensors.torch import load_file, save_file
 
@@ -47,6 +48,8 @@ def average_models(
     if min(weights) <= 0 or abs(sum(weights) - 1.0) > 1e-6:
         raise ValueError(f"weights must be positive and sum to 1, got {weights}")
     configs = [read_checkpoint_config(p) for p in paths]
+    states = [load_file(p / WEIGHTS_FILE) for p in paths]
+    _add_zero_seasonal_gates(configs, states)
     for path, config in zip(paths[1:], configs[1:]):
         differ = sorted(
             k
@@ -55,7 +58,6 @@ def average_models(
         )
         if differ:
             raise ValueError(f"{path} is not the same network as {paths[0]}: {differ} differ")
-    states = [load_file(p / WEIGHTS_FILE) for p in paths]
     for path, state in zip(paths[1:], states[1:]):
         if state.keys() != states[0].keys():
             raise ValueError(f"{path} has other tensors than {paths[0]}")
@@ -86,6 +88,22 @@ def average_models(
         ).resolve():
             shutil.copyfile(most_trained / name, out / name)
     return out
+
+
+def _add_zero_seasonal_gates(configs: list[dict[str, Any]], states: list[dict[str, Any]]) -> None:
+    """Where some models have the seasonal reference (chronos_pkg.bolt.seasonal) and others not,
+    give the others a zero gate, which forecasts exactly as they do (in place)."""
+    import torch
+
+    gated = [i for i, c in enumerate(configs) if c["chronos_config"].get("seasonal_reference")]
+    if not gated or len(gated) == len(configs):
+        return
+    gate = {k: v for k, v in states[gated[0]].items() if k.startswith("seasonal_gate.")}
+    for i, config in enumerate(configs):
+        if i in gated:
+            continue
+        config["chronos_config"] = {**config["chronos_config"], "seasonal_reference": True}
+        states[i].update({k: torch.zeros_like(v) for k, v in gate.items()})
 
 
 def _steps(training: dict[str, Any]) -> int:

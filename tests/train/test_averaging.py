@@ -69,3 +69,21 @@ def test_different_networks_and_bad_weights_are_refused(tmp_path: Path, capsys) 
     assert main(["--models", str(a), str(tmp_path / "missing"), "--output", str(tmp_path / "x")])
     assert "no config.json" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_model_without_the_seasonal_reference_counts_as_a_zero_gate(tmp_path: Path) -> None:
+    plain = _model(tmp_path, "plain", 0, 10)
+    gated = _model(tmp_path, "gated", 1, 30, seasonal_reference=True)
+    state = load_file(gated / "model.safetensors")
+    state["seasonal_gate.proj.bias"] = torch.full_like(state["seasonal_gate.proj.bias"], 0.5)
+    from safetensors.torch import save_file
+
+    save_file(state, str(gated / "model.safetensors"), metadata={"format": "pt"})
+    out = average_models([plain, gated], tmp_path / "avg")
+    avg = load_file(out / "model.safetensors")
+    torch.testing.assert_close(
+        avg["seasonal_gate.proj.bias"], torch.full_like(avg["seasonal_gate.proj.bias"], 0.25)
+    )
+    config = json.loads((out / "config.json").read_text())
+    assert config["chronos_config"]["seasonal_reference"] is True
+    assert chronos_pkg.from_pretrained(out).chronos_config.seasonal_reference

@@ -168,8 +168,21 @@ class BasePipeline(ABC):
         """
         from chronos_pkg.train.finetune import fine_tune
 
-        options = {k: v for k, v in locals().items() if k not in ("self", "fine_tune")}
-        tuned, result = fine_tune(self, **options)
+        tuned, result = fine_tune(
+            self,
+            inputs,
+            prediction_length,
+            validation_inputs=validation_inputs,
+            finetune_mode=finetune_mode,
+            learning_rate=learning_rate,
+            num_steps=num_steps,
+            batch_size=batch_size,
+            context_length=context_length,
+            time_limit=time_limit,
+            seed=seed,
+            output_dir=output_dir,
+            progress=progress,
+        )
         tuned.fit_result = result
         return tuned
 

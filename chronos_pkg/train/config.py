@@ -68,6 +68,13 @@ class SourceConfig:
     freq: str | None = None
     holdout_as: str | None = None
 
+    @property
+    def holdout_name(self) -> str:
+        """The name that seeds this file source's validation split
+        (:func:`chronos_pkg.train.sources.holdout_mask`) and that ``data.validation_datasets``
+        names."""
+        return self.holdout_as or self.name
+
 
 @dataclass
 class DataConfig:
@@ -197,7 +204,7 @@ def _validate_data(d: DataConfig, m: ModelConfig) -> None:
     if d.validation_datasets:
         if d.holdout_fraction <= 0:
             raise ValueError("data.validation_datasets needs data.holdout_fraction > 0")
-        split_names = {s.holdout_as or s.name for s in d.sources if s.kind in FILE_KINDS}
+        split_names = {s.holdout_name for s in d.sources if s.kind in FILE_KINDS}
         unknown = sorted(set(d.validation_datasets) - split_names)
         if unknown:
             raise ValueError(f"data.validation_datasets {unknown} are not file sources")

@@ -32,7 +32,7 @@ from chronos_pkg.train.config import ModelConfig
 from chronos_pkg.train.loop import linear_schedule
 from chronos_pkg.train.sources import FileSource, SeriesStore
 from chronos_pkg.train.task import TrainingTask
-from chronos_pkg.train.windows import WindowSampler, WindowSpec
+from chronos_pkg.train.windows import WindowSampler, WindowSpec, window_at
 
 logger = logging.getLogger(__name__)
 
@@ -157,15 +157,12 @@ def split_fit_series(
 def _validation_batch(
     task: TrainingTask, contexts: Sequence[np.ndarray], targets: Sequence[np.ndarray]
 ) -> dict[str, torch.Tensor]:
-    """The held-out windows as one batch of the task: contexts left-padded, targets right-padded
-    to the model's horizon with NaN (left out of the loss)."""
+    """The held-out windows as one batch of the task, cut as training windows are
+    (:func:`~chronos_pkg.train.windows.window_at`: contexts left-padded, targets right-padded to
+    the model's horizon with NaN, which the loss leaves out)."""
     spec = WindowSpec(task.context_length, task.prediction_length)
-    rows_c = np.full((len(contexts), spec.context_length), np.nan, dtype=np.float32)
-    rows_f = np.full((len(contexts), spec.prediction_length), np.nan, dtype=np.float32)
-    for i, (context, target) in enumerate(zip(contexts, targets)):
-        past = context[-spec.context_length :]
-        rows_c[i, -len(past) :] = past
-        rows_f[i, : len(target)] = target[: spec.prediction_length]
+    windows = [window_at(np.concatenate([c, t]), len(c), spec) for c, t in zip(contexts, targets)]
+    rows_c, rows_f = (np.stack(part) for part in zip(*windows))
     return task.make_batch(rows_c, rows_f)
 
 

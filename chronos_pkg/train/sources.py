@@ -266,11 +266,6 @@ def prepare_file_store(source: SourceConfig, data: DataConfig) -> tuple[SeriesSt
     return SeriesStore.from_arrays(aggregated), 0
 
 
-def holdout_name(source: SourceConfig) -> str:
-    """The name that seeds a file source's validation split (:func:`holdout_mask`)."""
-    return source.holdout_as or source.name
-
-
 def _kernel_synth_source(source: SourceConfig, spec: WindowSpec, seed: int) -> Source:
     """KernelSynth series ``0 .. num_series - 1`` of seed ``seed``.
 
@@ -371,7 +366,7 @@ def holdout_mask(name: str, num_series: int, fraction: float) -> np.ndarray:
 def validation_mask(source: SourceConfig, num_series: int, data: DataConfig) -> np.ndarray:
     """Which series of a file source are kept out of training for validation, (N,) bool: all of
     them for a dataset named in ``data.validation_datasets``, else :func:`holdout_mask`'s."""
-    name = holdout_name(source)
+    name = source.holdout_name
     if name in data.validation_datasets:
         return np.ones(num_series, dtype=bool)
     return holdout_mask(name, num_series, data.holdout_fraction)

@@ -23,6 +23,7 @@ from transformers.models.t5.modeling_t5 import T5Stack
 
 from chronos_pkg.bolt.config import ChronosBoltConfig
 from chronos_pkg.bolt.seasonal import (
+    SPREAD_KEYS,
     SeasonalGate,
     detect_period,
     seasonal_features,
@@ -246,8 +247,9 @@ class ChronosBoltModel(nn.Module):
         quantiles = self.output_patch_embedding(decoded[:, 0])  # (B, Q * H)
         quantiles = quantiles.unflatten(-1, (len(self.bolt_config.quantiles), -1))
         if self.bolt_config.seasonal_reference:
-            correction = self.seasonal_gate(decoded[:, 0], features, references)  # (B, H)
-            quantiles = quantiles + correction.unsqueeze(1)
+            quantiles = self.seasonal_gate(
+                quantiles, self.bolt_config.quantiles, decoded[:, 0], features, references
+            )
         return quantiles, stats
 
     @torch.compiler.disable
@@ -285,6 +287,11 @@ class ChronosBoltModel(nn.Module):
         ``assign=True`` adopts the given tensors (for a model built on the meta device).
         """
         own = {k: v for k, v in state.items() if k not in (*TIED_EMBEDDING_KEYS, "lm_head.weight")}
+        if self.bolt_config.seasonal_reference and not any(k in own for k in SPREAD_KEYS):
+            # a gate saved before it rescaled the band: scale 1, i.e. the forecasts it made
+            own.update(
+                {k: torch.zeros_like(self.state_dict()[k], device="cpu") for k in SPREAD_KEYS}
+            )
         missing, unexpected = self.load_state_dict(own, strict=False, assign=assign)
         missing = [k for k in missing if k not in TIED_EMBEDDING_KEYS]
         if missing or unexpected:

@@ -12,13 +12,17 @@ references over the horizon,
 * ``mean``: the mean of up to :data:`MEAN_CYCLES` last cycles (less noise, slower to follow),
 
 which a learned, per-step gate adds to the quantile head's output (:class:`SeasonalGate`). The
-gate starts at zero, so a published checkpoint extended with it forecasts exactly as before.
+gate also rescales the band around the median, per side and step: a network that learned a band
+wide enough to cover a cycle it could not follow must narrow it once the reference follows the
+cycle (the first gated run widened its m4_hourly band instead). Both start at zero (a scale of 1),
+so a published checkpoint extended with the gate forecasts exactly as before.
 Everything here is batched torch, computed in float32, and differentiable nowhere it needs to be
 (the period is a discrete choice; the gate learns how far to trust it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -33,6 +37,8 @@ NUM_REFERENCES = 2
 NUM_FEATURES = 4  # strength, cycles in the context, whether a period was found, in-sample fit
 MAX_FIT = 3.0  # the in-sample error feature is capped here
 GATE_GAIN = 10.0  # the gate is ``GATE_GAIN * Linear(...)``: 10x the learning rate of the rest
+SPREAD_LIMIT = 2.0  # the band's log-scale is ``SPREAD_LIMIT * tanh(Linear(...) / SPREAD_LIMIT)``
+SPREAD_KEYS = ("seasonal_gate.spread.weight", "seasonal_gate.spread.bias")  # added after run s1
 
 
 class Seasonality(NamedTuple):
@@ -194,8 +200,8 @@ def seasonal_features(
 
 class SeasonalGate(nn.Module):
     """Per-step weights of the references: ``GATE_GAIN * Linear([decoder state, features])``;
-    ``embed`` also tells the decoder the features (added to its start token's embedding), so the
-    quantile head can narrow or widen its band by them.
+    per-side, per-step scales of the band around the median (``spread``); ``embed`` also tells
+    the decoder the features (added to its start token's embedding).
 
     Zero-initialised, so a network that gains this gate forecasts as before until it trains.
     """
@@ -204,19 +210,38 @@ class SeasonalGate(nn.Module):
         super().__init__()
         self.horizon = horizon
         self.proj = nn.Linear(d_model + NUM_FEATURES, NUM_REFERENCES * horizon)
+        self.spread = nn.Linear(d_model + NUM_FEATURES, 2 * horizon)
         self.embed = nn.Linear(NUM_FEATURES, d_model)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for layer in (self.proj, self.embed):
+        for layer in (self.proj, self.spread, self.embed):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
     def forward(
-        self, hidden: torch.Tensor, features: torch.Tensor, references: torch.Tensor
+        self,
+        quantiles: torch.Tensor,
+        levels: Sequence[float],
+        hidden: torch.Tensor,
+        features: torch.Tensor,
+        references: torch.Tensor,
     ) -> torch.Tensor:
-        """(B, H) additive correction from ``hidden`` (B, d), ``features`` (B, F) and
-        ``references`` (B, R, H)."""
+        """``quantiles`` (B, Q, H) at the increasing ``levels`` (Q) with the band around the median rescaled
+        and the weighted references (B, R, H) added, from the decoder state ``hidden`` (B, d) and
+        ``features`` (B, F). Each side of the band is scaled as one, so quantiles keep their order.
+        """
         inputs = torch.cat([hidden, features.to(hidden.dtype)], dim=-1)
         weights = GATE_GAIN * self.proj(inputs).unflatten(-1, (NUM_REFERENCES, self.horizon))
-        return (weights * references.to(weights.dtype)).sum(dim=1)
+        correction = (weights * references.to(weights.dtype)).sum(dim=1)  # (B, H)
+        log_scale = self.spread(inputs).unflatten(-1, (2, self.horizon))  # (B, 2, H)
+        scale = torch.exp(SPREAD_LIMIT * torch.tanh(log_scale / SPREAD_LIMIT))
+        centre = min(range(len(levels)), key=lambda i: abs(levels[i] - 0.5))
+        median = quantiles[:, centre : centre + 1]  # (B, 1, H)
+        upper = torch.tensor(
+            [float(i > centre) for i in range(len(levels))],
+            dtype=quantiles.dtype,
+            device=quantiles.device,
+        )[None, :, None]  # (1, Q, 1)
+        side_scale = scale[:, :1] * (1 - upper) + scale[:, 1:] * upper  # (B, Q, H)
+        return median + side_scale * (quantiles - median) + correction.unsqueeze(1)

@@ -91,19 +91,19 @@ def average_models(
 
 
 def _add_zero_seasonal_gates(configs: list[dict[str, Any]], states: list[dict[str, Any]]) -> None:
-    """Where some models have the seasonal reference (chronos_pkg.bolt.seasonal) and others not,
-    give the others a zero gate, which forecasts exactly as they do (in place)."""
+    """Where some models have the seasonal reference (chronos_pkg.bolt.seasonal), or a part of it,
+    that others lack, give the others zeros there, which forecast exactly as they do (in place)."""
     import torch
 
     gated = [i for i, c in enumerate(configs) if c["chronos_config"].get("seasonal_reference")]
-    if not gated or len(gated) == len(configs):
+    if not gated:
         return
-    gate = {k: v for k, v in states[gated[0]].items() if k.startswith("seasonal_gate.")}
-    for i, config in enumerate(configs):
-        if i in gated:
-            continue
+    gate = {}
+    for state in states:
+        gate.update({k: v for k, v in state.items() if k.startswith("seasonal_gate.")})
+    for config, state in zip(configs, states, strict=True):
         config["chronos_config"] = {**config["chronos_config"], "seasonal_reference": True}
-        states[i].update({k: torch.zeros_like(v) for k, v in gate.items()})
+        state.update({k: torch.zeros_like(v) for k, v in gate.items() if k not in state})
 
 
 def _steps(training: dict[str, Any]) -> int:

@@ -12,7 +12,12 @@ import chronos_pkg
 from chronos_pkg.bolt.checkpoint import load_bolt_model, new_bolt_model, save_bolt_checkpoint
 from chronos_pkg.bolt.config import ChronosBoltConfig
 from chronos_pkg.bolt.model import standardize, with_seasonal_reference
-from chronos_pkg.bolt.seasonal import GATE_GAIN, detect_period, seasonal_references
+from chronos_pkg.bolt.seasonal import (
+    GATE_GAIN,
+    SPREAD_LIMIT,
+    detect_period,
+    seasonal_references,
+)
 from tests.bolt.conftest import MICRO_NETWORK
 
 
@@ -118,3 +123,39 @@ def test_checkpoint_round_trip_keeps_the_gate(tmp_path) -> None:
     pipeline = chronos_pkg.from_pretrained(directory)
     quantiles, _ = pipeline.predict_quantiles(context, 20, [0.5])  # rolled out past 8 steps
     assert quantiles.shape == (1, 20, 1) and torch.isfinite(quantiles).all()
+
+
+def test_the_spread_scales_each_side_of_the_band_around_the_median() -> None:
+    """A lower-side log-scale of log(1/2) about halves every lower quantile's distance to the median and leaves
+    the median and the upper side as they were, and keeps the quantiles' order."""
+    plain = micro_model(False)
+    extended = with_seasonal_reference(plain)
+    horizon = extended.bolt_config.prediction_length
+    with torch.no_grad():
+        extended.seasonal_gate.spread.bias[:horizon] = float(np.log(0.5))  # side 0: lower
+    context = torch.tensor(periodic(7, 100)[None], dtype=torch.float32)
+    before, after = plain.forecast(context)[0], extended.forecast(context)[0]  # (Q, H)
+    centre = extended.bolt_config.quantiles.index(0.5)
+    median = before[centre]
+    expected = before.clone()
+    scale = float(np.exp(SPREAD_LIMIT * np.tanh(np.log(0.5) / SPREAD_LIMIT)))  # about 0.52
+    expected[:centre] = median + (before[:centre] - median) * scale
+    torch.testing.assert_close(after, expected, atol=1e-4, rtol=1e-4)
+    assert torch.equal(after.diff(dim=0) > 0, before.diff(dim=0) > 0)  # the order is kept
+
+
+def test_a_gated_checkpoint_saved_before_the_spread_loads_with_a_scale_of_one(tmp_path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from chronos_pkg.bolt.seasonal import SPREAD_KEYS
+
+    model = with_seasonal_reference(micro_model(False))
+    with torch.no_grad():
+        model.seasonal_gate.proj.weight.normal_(0, 0.01)
+    directory = save_bolt_checkpoint(model, tmp_path / "ckpt")
+    weights = directory / "model.safetensors"
+    state = load_file(weights)
+    save_file({k: v for k, v in state.items() if k not in SPREAD_KEYS}, weights)
+    loaded = load_bolt_model(directory)
+    context = torch.tensor(periodic(5, 90)[None], dtype=torch.float32)
+    torch.testing.assert_close(loaded.forecast(context), model.forecast(context))

@@ -11,7 +11,11 @@ of its series), and over periods their geometric mean. An ideal forecaster that 
 scores about 0.7; a flat forecast far above 1. Series come from their own seed, apart from any
 training data; the probe is printed in the model card and is part of the ship rule.
 
-    python -m chronos_pkg.train.seasonal_probe --model default runs/x/final [--output probe.csv]
+    python -m chronos_pkg.train.seasonal_probe --model default runs/x/final [--output probe.csv] \
+        [--plot probe.png]
+
+``--plot`` draws what a user would see: three probe series (a sharp daily cycle, a square wave on
+a trend, a weekly profile of growing amplitude), with each model's median and 80% band.
 """
 
 from __future__ import annotations
@@ -124,6 +128,52 @@ def probe_cells(
     return pd.DataFrame(rows)
 
 
+PLOT_CELLS = (
+    (24, "two_peaks", "plain"),
+    (96, "square", "trend"),
+    (168, "weekday_weekend", "growing"),
+)
+PLOT_HISTORY = 336  # context steps shown before the forecast
+
+
+def plot_probe(
+    forecasters: dict[str, Any],
+    path: str | Path,
+    cells: Sequence[tuple[int, str, str]] = PLOT_CELLS,
+) -> Path:
+    """Save a figure of one series per cell: its recent history, the truth over the horizon,
+    and each forecaster's median with its 10-90% band."""
+    from chronos_pkg.plotting import _require_matplotlib
+
+    _require_matplotlib()
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 3.2 * len(cells)), layout="constrained")
+    axes = fig.subplots(len(cells), 1, squeeze=False)[:, 0]
+    t_hist = np.arange(-PLOT_HISTORY, 0)
+    t_future = np.arange(HORIZON)
+    for ax, (period, shape, variant) in zip(axes, cells):
+        series = probe_series(period, shape, variant, num_series=1)[0]
+        context, future = series[:CONTEXT_LENGTH], series[CONTEXT_LENGTH:]
+        ax.plot(t_hist, context[-PLOT_HISTORY:], color="black", lw=1, label="history")
+        ax.plot(t_future, future, color="black", lw=1, ls=":", label="truth")
+        for i, (name, forecaster) in enumerate(forecasters.items()):
+            q, _ = forecaster.predict_quantiles(
+                torch.as_tensor(context[None], dtype=torch.float32), HORIZON, (0.1, 0.5, 0.9)
+            )
+            q = q[0].double().numpy()
+            color = f"C{i}"
+            ax.fill_between(t_future, q[:, 0], q[:, 2], color=color, alpha=0.2)
+            ax.plot(t_future, q[:, 1], color=color, lw=1.5, label=f"{name} (median, 80%)")
+        ax.set_title(f"period {period}, {shape.replace('_', ' ')}, {variant}")
+        ax.axvline(0, color="grey", lw=0.5)
+    axes[0].legend(loc="upper left", fontsize=8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    return path
+
+
 def summarize(cells: pd.DataFrame) -> dict[str, float]:
     """Per period the geometric mean of its cells' ratios (keys ``p7``...), ``mean`` (their
     geometric mean) and ``worst`` (the largest period score)."""
@@ -155,10 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", nargs="+", required=True, help="checkpoint dirs or model ids")
     parser.add_argument("--output", help="CSV of every cell of every model")
     parser.add_argument("--num-series", type=int, default=SERIES_PER_CELL)
+    parser.add_argument("--plot", help="PNG of three probe series with each model's forecast")
     args = parser.parse_args(argv)
     tables = []
-    for model in args.model:
-        cells = probe_cells(build_forecaster(model), num_series=args.num_series)
+    forecasters = {model: build_forecaster(model) for model in args.model}
+    for model, forecaster in forecasters.items():
+        cells = probe_cells(forecaster, num_series=args.num_series)
         summary = summarize(cells)
         verdict = "meets" if meets_targets(summary) else "misses"
         print(f"{format_summary(model, summary)}  ({verdict} the targets)")
@@ -166,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         pd.concat(tables).to_csv(args.output, index=False, float_format="%.6g")
+    if args.plot:
+        print(f"plot: {plot_probe(forecasters, args.plot)}")
     return 0
 
 

@@ -62,3 +62,19 @@ def test_a_flat_forecast_misses_the_targets() -> None:
     summary = summarize(probe_cells(LastValue(), periods=(12, 48), num_series=2))
     assert set(summary) == {"p12", "p48", "mean", "worst"}
     assert summary["worst"] > 3 and not meets_targets(summary)
+
+
+def test_plot_draws_each_forecaster_on_the_probe_series(tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    from chronos_pkg.train.seasonal_probe import PLOT_CELLS, plot_probe
+
+    calls = []
+
+    class Recording(CycleCopier):
+        def predict_quantiles(self, context, horizon, levels):
+            calls.append((tuple(context.shape), horizon, tuple(levels)))
+            return super().predict_quantiles(context, horizon, levels)
+
+    path = plot_probe({"copier": Recording()}, tmp_path / "probe.png")
+    assert path.stat().st_size > 10_000
+    assert calls == [((1, 512), 64, (0.1, 0.5, 0.9))] * len(PLOT_CELLS)

@@ -58,7 +58,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="sample-based models: GluonTS SampleForecast quantiles of the samples, as published "
         "(default), or the pipeline's predict_quantiles",
     )
-    p.add_argument("--seed", type=int, default=0, help="sampling seed where the model takes one")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="sampling seed where the model takes one; the training seed of the deep baselines",
+    )
     p.add_argument(
         "--max-history", type=int, default=2500, help="statsforecast: fit on the last N points"
     )
@@ -145,6 +150,7 @@ def baseline_kwargs(args: argparse.Namespace) -> dict:
             "num_batches_per_epoch": args.num_batches_per_epoch,
             "time_limit": args.train_time_limit,
             "accelerator": "cpu" if args.device == "cpu" else "gpu",
+            "seed": args.seed,
         }
     return {}
 

@@ -163,9 +163,11 @@ def test_baseline_options_reach_the_baselines():
     assert evaluate_cli.baseline_kwargs(args)["cache_dir"] == "o.series-cache"
     args = evaluate_cli.parse_args(
         ["--model", "tft", "--device", "cpu", "--max-epochs", "20", "--train-time-limit", "300"]
+        + ["--seed", "2"]
     )
     model = build_forecaster(args.model, baseline_kwargs=evaluate_cli.baseline_kwargs(args))
     assert (model.max_epochs, model.time_limit, model.accelerator) == (20, 300.0, "cpu")
+    assert model.seed == 2  # the seed-noise runs train with other seeds
 
 
 def test_update_docs_rewrites_only_the_marked_table(tmp_path):

@@ -48,7 +48,9 @@ class FineTunedForecaster:
 
     ``fit_kwargs`` go to ``pipeline.fit``; ``wrap`` turns a tuned pipeline into the scored
     forecaster (e.g. :class:`SampleQuantileForecaster` for Chronos-T5). :meth:`report` gives
-    the last dataset's fine-tuning summary for the result's record.
+    the last dataset's fine-tuning summary for the result's record. A dataset whose history is
+    too short to fine-tune on (no training window or nothing to validate on) is scored zero-shot,
+    and its record says so.
     """
 
     def __init__(self, pipeline: Any, wrap: Any = None, **fit_kwargs: Any) -> None:
@@ -64,8 +66,15 @@ class FineTunedForecaster:
         return self.base if self.current is None else self.current
 
     def fit(self, series: Sequence[Any], *, prediction_length: int, **_: Any) -> None:
+        from chronos_pkg.train.finetune import TooShortToFineTune
+
         horizon = min(int(prediction_length), self.base.model_prediction_length)
-        tuned = self.base.fit(list(series), horizon, progress=False, **self.fit_kwargs)
+        try:
+            tuned = self.base.fit(list(series), horizon, progress=False, **self.fit_kwargs)
+        except TooShortToFineTune as err:  # scored zero-shot, and the record says why
+            self.current = None
+            self._report = {"fine_tune_skipped": str(err)}
+            return
         result = tuned.fit_result
         self.current = tuned
         self._report = {

@@ -56,6 +56,28 @@ def test_fit_learns_the_series_and_leaves_the_original_alone(bolt) -> None:
     assert err_after < err_before
 
 
+def test_decoder_mode_trains_the_decoder_and_head_only(bolt) -> None:
+    tuned = bolt.fit(
+        seasonal(),
+        prediction_length=8,
+        num_steps=30,
+        learning_rate=3e-3,
+        finetune_mode="decoder",
+        progress=False,
+    )
+    assert tuned.fit_result.best_step > 0
+    before, after = bolt.model.state_dict(), tuned.model.state_dict()
+    frozen = [k for k in before if k.startswith(("encoder.", "input_patch_embedding.", "shared."))]
+    trained = [k for k in before if k.startswith(("decoder.block", "output_patch_embedding."))]
+    assert frozen and trained
+    for key in frozen:
+        torch.testing.assert_close(after[key], before[key])
+    # (a one-token decoder's self-attention query and key get no gradient: not all of them move)
+    moved = [k for k in trained if not torch.equal(after[k], before[k])]
+    assert len(moved) > len(trained) // 2
+    assert all(p.requires_grad for p in tuned.model.parameters())
+
+
 def test_fit_is_reproducible_with_a_seed(bolt) -> None:
     series = seasonal(seed=1)
     kwargs = dict(prediction_length=8, num_steps=10, batch_size=8, progress=False, seed=3)
@@ -178,3 +200,22 @@ def test_benchmark_fine_tuning_never_sees_the_test_windows(bolt) -> None:
     changed[0][:80] *= 3  # history before the windows: now the fine-tuning differs
     third = tuned_weights(changed)
     assert any(not torch.equal(first[k], third[k]) for k in first)
+
+
+def test_benchmark_scores_a_dataset_too_short_to_fine_tune_zero_shot(bolt) -> None:
+    """A benchmark dataset whose history leaves no training window is scored as the untuned
+    model, and the record says fine-tuning was skipped and why (never a crash mid-benchmark)."""
+    import pandas as pd
+
+    from chronos_pkg.eval.datasets import BenchmarkConfig, SeriesDataset
+    from chronos_pkg.eval.forecasters import FineTunedForecaster
+    from chronos_pkg.eval.harness import evaluate_dataset
+
+    config = BenchmarkConfig("zero-shot", "short", "", -8, 8, 1)
+    targets = [s[:26] for s in seasonal(n_series=3)]  # 18 points of history: 10 after validation
+    dataset = SeriesDataset("short", "h", ["0", "1", "2"], [pd.Timestamp(0)] * 3, targets)
+    forecaster = FineTunedForecaster(bolt, num_steps=5)
+    tuned = evaluate_dataset(forecaster, config, dataset, batch_size=16)
+    assert "too short for a training window" in forecaster.report()["fine_tune_skipped"]
+    assert forecaster.pipeline is bolt
+    assert tuned == evaluate_dataset(bolt, config, dataset, batch_size=16)

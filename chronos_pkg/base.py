@@ -132,7 +132,7 @@ class BasePipeline(ABC):
         prediction_length: int,
         *,
         validation_inputs: ContextInput | None = None,
-        finetune_mode: str = "full",
+        finetune_mode: str | None = None,
         learning_rate: float | None = None,
         num_steps: int | None = None,
         batch_size: int | None = None,
@@ -151,8 +151,9 @@ class BasePipeline(ABC):
         prediction_length : the horizon to fine-tune for (at most the model's).
         validation_inputs : series to select the weights on; by default the last
             ``prediction_length`` points of every input series are held out for it.
-        finetune_mode : ``"full"`` (every weight trains) or ``"decoder"`` (the encoder and the
-            input embeddings stay frozen; the decoder and the output head train).
+        finetune_mode : ``"decoder"`` (the encoder and the input embeddings stay frozen; the
+            decoder and the output head train) or ``"full"`` (every weight trains); ``None``
+            takes the default of :mod:`chronos_pkg.train.finetune`.
         learning_rate, num_steps, batch_size : AdamW peak rate (linear decay to 0), optimiser
             steps and windows per step; ``None`` takes the defaults of
             :mod:`chronos_pkg.train.finetune`.

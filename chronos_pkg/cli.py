@@ -24,6 +24,7 @@ import pandas as pd
 from chronos_pkg import __version__
 from chronos_pkg.inputs import DEFAULT_QUANTILE_LEVELS
 from chronos_pkg.loading import BUILTIN_MODELS, DEFAULT_MODEL, bundled_models, default_model
+from chronos_pkg.train.finetune import FINETUNE_MODES, FIT_MODE
 
 if TYPE_CHECKING:
     from chronos_pkg.dataframe import SeriesFrame
@@ -247,6 +248,7 @@ def _fine_tuned(
         args.prediction_length,
         num_steps=args.fine_tune_steps,
         learning_rate=args.fine_tune_learning_rate,
+        finetune_mode=args.fine_tune_mode,
         time_limit=args.fine_tune_time_limit,
         seed=args.seed,
         output_dir=save,
@@ -478,6 +480,12 @@ def _add_fine_tune_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--fine-tune-time-limit", type=float, default=None, help="stop after this many seconds"
+    )
+    parser.add_argument(
+        "--fine-tune-mode",
+        choices=FINETUNE_MODES,
+        default=None,
+        help=f"which weights train (default {FIT_MODE}: see pipeline.fit)",
     )
 
 

@@ -29,6 +29,7 @@ from chronos_pkg.eval.forecasters import (
 )
 from chronos_pkg.eval.harness import run_benchmark
 from chronos_pkg.provenance import describe_machine, library_versions
+from chronos_pkg.train.finetune import FINETUNE_MODES
 
 logger = logging.getLogger("evaluation.evaluate")
 
@@ -95,6 +96,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fine-tune-steps", type=int, default=None, help="with --fine-tune")
     p.add_argument("--fine-tune-learning-rate", type=float, default=None, help="with --fine-tune")
     p.add_argument("--fine-tune-time-limit", type=float, default=None, help="seconds a dataset")
+    p.add_argument(
+        "--fine-tune-mode", choices=FINETUNE_MODES, default=None, help="which weights train"
+    )
     p.add_argument("--max-epochs", type=int, default=100, help="deep baselines: training epochs")
     p.add_argument("--num-batches-per-epoch", type=int, default=50, help="deep baselines")
     p.add_argument(
@@ -117,6 +121,7 @@ def fine_tune_kwargs(args: argparse.Namespace) -> dict[str, Any] | None:
     return {
         "num_steps": args.fine_tune_steps,
         "learning_rate": args.fine_tune_learning_rate,
+        "finetune_mode": args.fine_tune_mode,
         "time_limit": args.fine_tune_time_limit,
         "seed": args.seed,
     }

@@ -420,6 +420,25 @@ def test_fine_tune_command_saves_a_loadable_model(micro_bolt_dir, tmp_path, caps
     assert (saved / "config.json").is_file() and (saved / "model.safetensors").is_file()
 
 
+def test_fine_tune_mode_reaches_fit(micro_bolt_dir, tmp_path, monkeypatch):
+    from chronos_pkg.bolt.pipeline import ChronosBoltPipeline
+
+    seen = {}
+    original = ChronosBoltPipeline.fit
+
+    def spy(self, *args, **kwargs):
+        seen["mode"] = kwargs.get("finetune_mode")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ChronosBoltPipeline, "fit", spy)
+    args = ["fine-tune", EXAMPLE_CSV, "-H", H, "--model", micro_bolt_dir, "--device", "cpu"]
+    extra = ("--fine-tune-steps", 2, "--fine-tune-mode", "full")
+    assert run_cli(*args, "--output-dir", tmp_path / "m", *extra) == 0
+    assert seen["mode"] == "full"
+    assert run_cli(*args, "--output-dir", tmp_path / "n", "--fine-tune-mode", "lora") == 2
+    assert not (tmp_path / "n").exists()
+
+
 def test_fine_tune_errors_come_before_training(micro_bolt_dir, tmp_path, capsys):
     output = tmp_path / "x.csv"
     assert run_cli(*forecast_args(micro_bolt_dir, output, "--save-model", tmp_path / "m")) == 1

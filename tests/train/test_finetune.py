@@ -123,6 +123,25 @@ def test_validation_inputs_replace_the_held_out_tail(bolt) -> None:
     assert len(tuned.fit_result.history) >= 2
 
 
+def test_validation_scores_a_seeded_subset_of_many_series(bolt, monkeypatch) -> None:
+    from chronos_pkg.train import finetune
+
+    scored = []
+    original = finetune._validation_batch
+
+    def spy(task, contexts, targets):
+        scored.append([float(c[0]) for c in contexts])
+        return original(task, contexts, targets)
+
+    monkeypatch.setattr(finetune, "MAX_VALIDATION_WINDOWS", 4)
+    monkeypatch.setattr(finetune, "_validation_batch", spy)
+    series = seasonal(n_series=10)
+    for seed in (0, 0, 1):
+        bolt.fit(series, prediction_length=8, num_steps=2, seed=seed, progress=False)
+    assert [len(s) for s in scored] == [4, 4, 4]
+    assert scored[0] == scored[1] != scored[2]  # the subset follows the seed
+
+
 @pytest.mark.parametrize(
     "inputs, kwargs, match",
     [

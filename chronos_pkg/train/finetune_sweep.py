@@ -63,7 +63,7 @@ def setting_name(
     return name if finetune_mode == "full" else f"{name},mode={finetune_mode}"
 
 
-def summarize(results: pd.DataFrame) -> pd.DataFrame:
+def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
     """Per setting: geometric means of WQL and MASE relative to the zero-shot rows and to Seasonal
     Naive's, the worst dataset's WQL ratio to zero-shot, and the median fine-tuning seconds."""
     base = results[results["setting"] == ZERO_SHOT].set_index("dataset")
@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         itertools.product(args.learning_rates, args.steps, args.batch_sizes, args.modes)
     )
     results = sweep(args.model, sets, settings, Path(args.output), args.seed)
-    summary = summarize(results)
+    summary = summarize_sweep(results)
     table = summary.to_string(index=False, float_format=lambda v: f"{v:.3f}")
     verdict = f"recommended (median <= {MAX_MEDIAN_SECONDS:.0f} s): {recommend(summary)}"
     print(table)

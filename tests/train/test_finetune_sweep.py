@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from chronos_pkg.train.finetune_sweep import ZERO_SHOT, recommend, setting_name, summarize
+from chronos_pkg.train.finetune_sweep import ZERO_SHOT, recommend, setting_name, summarize_sweep
 
 
 def results() -> pd.DataFrame:
@@ -25,7 +25,7 @@ def results() -> pd.DataFrame:
 
 
 def test_summary_is_relative_to_zero_shot_and_seasonal_naive() -> None:
-    summary = summarize(results()).set_index("setting")
+    summary = summarize_sweep(results()).set_index("setting")
     fast = summary.loc[setting_name(1e-4, 100, 32)]
     assert fast["WQL_vs_zero_shot"] == pytest.approx((0.8 * 1.1) ** 0.5)
     assert fast["WQL_vs_seasonal_naive"] == pytest.approx((0.4 * 0.55) ** 0.5)
@@ -35,7 +35,7 @@ def test_summary_is_relative_to_zero_shot_and_seasonal_naive() -> None:
 
 
 def test_recommendation_is_the_best_setting_within_the_time_budget() -> None:
-    summary = summarize(results())
+    summary = summarize_sweep(results())
     assert recommend(summary, max_seconds=60) == setting_name(1e-4, 100, 32)
     assert recommend(summary, max_seconds=600) == setting_name(1e-4, 1000, 32)
     assert recommend(summary, max_seconds=1) is None

@@ -5,7 +5,7 @@ same command plus ``--seed K --model-name <model>-seed<K>`` into ``evaluation/re
 
     python -m evaluation.evaluate --model tft --seed 1 --model-name tft-seed1 --device cpu \\
         --max-epochs 100 --num-batches-per-epoch 50 --train-time-limit 600 \\
-        --datasets fred_md,cif_2016,m1_quarterly --data-dir ../shared/data \\
+        --datasets monash_fred_md,monash_cif_2016,monash_m1_quarterly --data-dir ../shared/data \\
         --output evaluation/results/seeds/tft-seed1.csv
 
     python -m evaluation.seed_spread --results-dir evaluation/results \\

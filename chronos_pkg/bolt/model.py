@@ -290,7 +290,7 @@ class ChronosBoltModel(nn.Module):
         if self.bolt_config.seasonal_reference and not any(k in own for k in SPREAD_KEYS):
             # a gate saved before it rescaled the band: scale 1, i.e. the forecasts it made
             own.update(
-                {k: torch.zeros_like(self.state_dict()[k], device="cpu") for k in SPREAD_KEYS}
+                {k: torch.zeros_like(self.get_parameter(k), device="cpu") for k in SPREAD_KEYS}
             )
         missing, unexpected = self.load_state_dict(own, strict=False, assign=assign)
         missing = [k for k in missing if k not in TIED_EMBEDDING_KEYS]

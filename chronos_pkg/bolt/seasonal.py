@@ -227,10 +227,10 @@ class SeasonalGate(nn.Module):
         features: torch.Tensor,
         references: torch.Tensor,
     ) -> torch.Tensor:
-        """``quantiles`` (B, Q, H) at the increasing ``levels`` (Q) with the band around the median rescaled
-        and the weighted references (B, R, H) added, from the decoder state ``hidden`` (B, d) and
-        ``features`` (B, F). Each side of the band is scaled as one, so quantiles keep their order.
-        """
+        """``quantiles`` (B, Q, H) at the increasing ``levels`` (Q) with the band around the median
+        rescaled and the weighted references (B, R, H) added, from the decoder state ``hidden``
+        (B, d) and ``features`` (B, F). Each side of the band is scaled as one, so quantiles keep
+        their order."""
         inputs = torch.cat([hidden, features.to(hidden.dtype)], dim=-1)
         weights = GATE_GAIN * self.proj(inputs).unflatten(-1, (NUM_REFERENCES, self.horizon))
         correction = (weights * references.to(weights.dtype)).sum(dim=1)  # (B, H)

@@ -38,11 +38,11 @@ from chronos_pkg.train.windows import WindowSampler, WindowSpec, window_at
 logger = logging.getLogger(__name__)
 
 # Defaults measured on the whole datasets the default recipe holds out (data.validation_datasets:
-# 12 sets with their aggregated copies), never on the benchmark: `python -m chronos_pkg.train.finetune_sweep`,
-# table training/results/finetune-defaults.md. Training every weight was never better than the
-# frozen encoder (level at 1e-4, behind at 3e-4) and took twice the time; with the encoder
-# frozen 1e-3 beat 1e-4, 3e-4 and 3e-3, and 600 steps beat 300 (WQL 0.903x zero-shot on the
-# geometric mean, median 57 s a dataset at one thread).
+# 12 sets with their aggregated copies), never on the benchmark:
+# `python -m chronos_pkg.train.finetune_sweep`, table training/results/finetune-defaults.md.
+# Training every weight was never better than the frozen encoder (level at 1e-4, behind at 3e-4)
+# and took twice the time; with the encoder frozen 1e-3 beat 1e-4, 3e-4 and 3e-3, and 600 steps
+# beat 300 (WQL 0.903x zero-shot on the geometric mean, median 57 s a dataset at one thread).
 # "full": every weight trains; "decoder": the encoder and the input embeddings stay frozen and
 # only what maps the encoded context to the forecast trains (decoder, output head, seasonal gate)
 FINETUNE_MODES = ("full", "decoder")
@@ -380,7 +380,8 @@ def _train(
 def use_bf16(device: torch.device) -> bool:
     """Whether training steps run in bfloat16 autocast by default: on a GPU that supports it,
     and on a CPU with bfloat16 units (AMX or AVX-512 BF16), where it is faster (1.7x on the
-    2-core AMD EPYC this project runs on); elsewhere bfloat16 is emulated and slower. Validation always runs in float32."""
+    2-core AMD EPYC this project runs on); elsewhere bfloat16 is emulated and slower.
+    Validation always runs in float32."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type != "cpu":

@@ -142,6 +142,7 @@ class BasePipeline(ABC):
         output_dir: str | os.PathLike | None = None,
         progress: bool = True,
         bf16: bool | None = None,
+        validation_metric: str | None = None,
     ) -> BasePipeline:
         """Fine-tune a copy of this model on ``inputs``; returns the new pipeline.
 
@@ -151,9 +152,10 @@ class BasePipeline(ABC):
         prediction_length : the horizon to fine-tune for (at most the model's).
         validation_inputs : series to select the weights on; by default the last
             ``prediction_length`` points of every input series are held out for it.
-        finetune_mode : ``"decoder"`` (the encoder and the input embeddings stay frozen; the
-            decoder and the output head train) or ``"full"`` (every weight trains); ``None``
-            takes the default of :mod:`chronos_pkg.train.finetune`.
+        finetune_mode : ``"decoder"`` (the encoder, the input embeddings and a Chronos-Bolt
+            seasonal gate stay frozen; the decoder and the output head train),
+            ``"decoder+gate"`` (the gate trains too) or ``"full"`` (every weight trains);
+            ``None`` takes the default of :mod:`chronos_pkg.train.finetune`.
         learning_rate, num_steps, batch_size : AdamW peak rate (linear decay to 0), optimiser
             steps and windows per step; ``None`` takes the defaults of
             :mod:`chronos_pkg.train.finetune`.
@@ -161,10 +163,13 @@ class BasePipeline(ABC):
         time_limit : stop after this many seconds (the best weights so far are kept).
         seed : windows and initialisation of randomness; the same seed gives the same model.
         output_dir : also ``save_pretrained`` the result there.
-        progress : show a progress bar with the validation loss.
+        progress : show a progress bar with the validation score.
         bf16 : run the training steps in bfloat16 autocast (validation stays float32); default:
             where the hardware has bfloat16 units (1.7x faster on the 2-core AMD EPYC with AVX-512
             BF16 this project runs on).
+        validation_metric : what picks the kept weights on the validation points: ``"wql"``
+            (weighted quantile loss of the forecasts in the series' units, as the benchmark
+            scores) or ``"loss"`` (the training loss); ``None`` takes the default.
 
         Returns
         -------
@@ -189,6 +194,7 @@ class BasePipeline(ABC):
             output_dir=output_dir,
             progress=progress,
             bf16=bf16,
+            validation_metric=validation_metric,
         )
         tuned.fit_result = result
         return tuned

@@ -257,7 +257,7 @@ def _fine_tuned(
     result = tuned.fit_result
     if not args.quiet:
         print(
-            f"fine-tuned {result.steps} steps in {result.seconds:.0f} s: validation loss "
+            f"fine-tuned {result.steps} steps in {result.seconds:.0f} s: validation {result.metric} "
             f"{result.start_loss:.4f} -> {result.best_loss:.4f} (kept step {result.best_step})"
             + (f"; saved to {save}" if save is not None else "")
         )

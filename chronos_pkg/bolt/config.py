@@ -32,6 +32,8 @@ class ChronosBoltConfig:
     # this package's extension (not in the published format): a detected-period reference added
     # to the quantile head by a learned gate (chronos_pkg.bolt.seasonal); written only when on
     seasonal_reference: bool = False
+    # the gate acts only on series with a detected period (the rest: the network's forecast)
+    seasonal_mask: bool = False
 
     def __post_init__(self) -> None:
         for name in ("context_length", "prediction_length", "input_patch_size"):
@@ -50,17 +52,21 @@ class ChronosBoltConfig:
             raise ValueError(f"quantiles must lie strictly between 0 and 1, got {levels}")
         if any(b <= a for a, b in zip(levels, levels[1:])):
             raise ValueError(f"quantiles must be strictly increasing, got {levels}")
-        for name in ("use_reg_token", "seasonal_reference"):
+        for name in ("use_reg_token", "seasonal_reference", "seasonal_mask"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if self.seasonal_mask and not self.seasonal_reference:
+            raise ValueError("seasonal_mask needs seasonal_reference (the gate it masks)")
         object.__setattr__(self, "quantiles", levels)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready ``chronos_config`` mapping: exactly the published keys, plus
-        ``seasonal_reference`` when it is on (a checkpoint the published package cannot run)."""
+        ``seasonal_reference`` (and ``seasonal_mask``) when on (a checkpoint the published package
+        cannot run)."""
         data = asdict(self)
-        if not self.seasonal_reference:
-            del data["seasonal_reference"]
+        for name in ("seasonal_reference", "seasonal_mask"):
+            if not data[name]:
+                del data[name]
         return data
 
     @classmethod

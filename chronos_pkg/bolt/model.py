@@ -23,7 +23,7 @@ from transformers.models.t5.modeling_t5 import T5Stack
 
 from chronos_pkg.bolt.config import ChronosBoltConfig
 from chronos_pkg.bolt.seasonal import (
-    SPREAD_KEYS,
+    LATER_KEYS,
     SeasonalGate,
     detect_period,
     seasonal_features,
@@ -180,7 +180,9 @@ class ChronosBoltModel(nn.Module):
             dropout,
         )
         if bolt_config.seasonal_reference:
-            self.seasonal_gate = SeasonalGate(d_model, bolt_config.prediction_length)
+            self.seasonal_gate = SeasonalGate(
+                d_model, bolt_config.prediction_length, masked=bolt_config.seasonal_mask
+            )
         self._init_own_parameters()  # from torch's global RNG, like the T5 stacks above
 
     def _stack_config(self, is_decoder: bool) -> T5Config:
@@ -236,7 +238,7 @@ class ChronosBoltModel(nn.Module):
         inputs: dict[str, torch.Tensor] = {"input_ids": start}
         if self.bolt_config.seasonal_reference:
             references, features = self._seasonal_inputs(context, stats)
-            embed = self.seasonal_gate.embed(features.to(self.dtype))[:, None]
+            embed = self.seasonal_gate.start_embedding(features.to(self.dtype))
             inputs = {"inputs_embeds": self.shared(start) + embed}
         decoded = self.decoder(
             **inputs,
@@ -287,11 +289,10 @@ class ChronosBoltModel(nn.Module):
         ``assign=True`` adopts the given tensors (for a model built on the meta device).
         """
         own = {k: v for k, v in state.items() if k not in (*TIED_EMBEDDING_KEYS, "lm_head.weight")}
-        if self.bolt_config.seasonal_reference and not any(k in own for k in SPREAD_KEYS):
-            # a gate saved before it rescaled the band: scale 1, i.e. the forecasts it made
-            own.update(
-                {k: torch.zeros_like(self.get_parameter(k), device="cpu") for k in SPREAD_KEYS}
-            )
+        for keys in LATER_KEYS if self.bolt_config.seasonal_reference else ():
+            if not any(k in own for k in keys):
+                # a gate saved before it had this part: zero, i.e. the forecasts it made
+                own.update({k: torch.zeros_like(self.get_parameter(k), device="cpu") for k in keys})
         missing, unexpected = self.load_state_dict(own, strict=False, assign=assign)
         missing = [k for k in missing if k not in TIED_EMBEDDING_KEYS]
         if missing or unexpected:
@@ -301,12 +302,20 @@ class ChronosBoltModel(nn.Module):
             )
 
 
-def with_seasonal_reference(model: ChronosBoltModel) -> ChronosBoltModel:
-    """A copy of ``model`` (float32, CPU) with a zero seasonal gate: the same forecasts until
-    it trains. A model that already has the gate is returned as is."""
+def with_seasonal_reference(
+    model: ChronosBoltModel, masked: bool | None = None
+) -> ChronosBoltModel:
+    """A copy of ``model`` (float32, CPU) with a zero seasonal gate (``masked``: acting only where
+    a period is found): the same forecasts until it trains. A model that already has the gate is
+    returned as is, switched to ``masked`` when that is given."""
     if model.bolt_config.seasonal_reference:
+        if masked is not None:
+            model.bolt_config = dataclasses.replace(model.bolt_config, seasonal_mask=masked)
+            model.seasonal_gate.masked = masked
         return model
-    config = dataclasses.replace(model.bolt_config, seasonal_reference=True)
+    config = dataclasses.replace(
+        model.bolt_config, seasonal_reference=True, seasonal_mask=bool(masked)
+    )
     with torch.random.fork_rng(devices=[]):  # its random init is overwritten: keep the RNG
         extended = ChronosBoltModel(model.config, config)
     extended.load_state_dict(model.float().cpu().state_dict(), strict=False)

@@ -14,8 +14,13 @@ references over the horizon,
 which a learned, per-step gate adds to the quantile head's output (:class:`SeasonalGate`). The
 gate also rescales the band around the median, per side and step: a network that learned a band
 wide enough to cover a cycle it could not follow must narrow it once the reference follows the
-cycle (the first gated run widened its m4_hourly band instead). Both start at zero (a scale of 1),
-so a published checkpoint extended with the gate forecasts exactly as before.
+cycle (the first gated run widened its m4_hourly band instead), and can move the forecast away
+from the network's own median (``blend``: the references are added, the median partly taken
+away). All start at zero (a scale of 1), so a published checkpoint extended with the gate
+forecasts exactly as before. A ``masked`` gate acts only where a period was found: every other
+series gets the network's forecast unchanged, so training only the gate cannot move the
+forecasts of smooth, trending or noisy series (the base drift that kept run seasonal2 from
+shipping).
 Everything here is batched torch, computed in float32, and differentiable nowhere it needs to be
 (the period is a discrete choice; the gate learns how far to trust it).
 """
@@ -39,6 +44,9 @@ MAX_FIT = 3.0  # the in-sample error feature is capped here
 GATE_GAIN = 10.0  # the gate is ``GATE_GAIN * Linear(...)``: 10x the learning rate of the rest
 SPREAD_LIMIT = 2.0  # the band's log-scale is ``SPREAD_LIMIT * tanh(Linear(...) / SPREAD_LIMIT)``
 SPREAD_KEYS = ("seasonal_gate.spread.weight", "seasonal_gate.spread.bias")  # added after run s1
+BLEND_KEYS = ("seasonal_gate.blend.weight", "seasonal_gate.blend.bias")  # added after run s2
+LATER_KEYS = (SPREAD_KEYS, BLEND_KEYS)  # gate parts an older gated checkpoint may lack (zero)
+FOUND_FEATURE = 2  # index in seasonal_features of "a period was found" (1.0 or 0.0)
 
 
 class Seasonality(NamedTuple):
@@ -200,22 +208,36 @@ def seasonal_features(
 
 class SeasonalGate(nn.Module):
     """Per-step weights of the references: ``GATE_GAIN * Linear([decoder state, features])``;
-    per-side, per-step scales of the band around the median (``spread``); ``embed`` also tells
-    the decoder the features (added to its start token's embedding).
+    per-step weights of the network's own median taken away (``blend``, same gain); per-side,
+    per-step scales of the band around the median (``spread``); ``embed`` also tells the decoder
+    the features (added to its start token's embedding). ``masked``: all of it only where a
+    period was found (:meth:`found`), nothing elsewhere.
 
     Zero-initialised, so a network that gains this gate forecasts as before until it trains.
     """
 
-    def __init__(self, d_model: int, horizon: int) -> None:
+    def __init__(self, d_model: int, horizon: int, masked: bool = False) -> None:
         super().__init__()
         self.horizon = horizon
+        self.masked = masked
         self.proj = nn.Linear(d_model + NUM_FEATURES, NUM_REFERENCES * horizon)
+        self.blend = nn.Linear(d_model + NUM_FEATURES, horizon)
         self.spread = nn.Linear(d_model + NUM_FEATURES, 2 * horizon)
         self.embed = nn.Linear(NUM_FEATURES, d_model)
         self.reset_parameters()
 
+    def found(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, 1): 1 where the gate may act (a masked gate: where a period was found), else 0."""
+        if not self.masked:
+            return torch.ones_like(features[:, :1])
+        return features[:, FOUND_FEATURE : FOUND_FEATURE + 1]
+
+    def start_embedding(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, 1, d): what the gate adds to the decoder's start token (zero where masked)."""
+        return (self.embed(features) * self.found(features))[:, None]
+
     def reset_parameters(self) -> None:
-        for layer in (self.proj, self.spread, self.embed):
+        for layer in (self.proj, self.blend, self.spread, self.embed):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
@@ -232,12 +254,14 @@ class SeasonalGate(nn.Module):
         (B, d) and ``features`` (B, F). Each side of the band is scaled as one, so quantiles keep
         their order."""
         inputs = torch.cat([hidden, features.to(hidden.dtype)], dim=-1)
+        found = self.found(features).to(hidden.dtype)  # (B, 1)
         weights = GATE_GAIN * self.proj(inputs).unflatten(-1, (NUM_REFERENCES, self.horizon))
         correction = (weights * references.to(weights.dtype)).sum(dim=1)  # (B, H)
-        log_scale = self.spread(inputs).unflatten(-1, (2, self.horizon))  # (B, 2, H)
-        scale = torch.exp(SPREAD_LIMIT * torch.tanh(log_scale / SPREAD_LIMIT))
         centre = min(range(len(levels)), key=lambda i: abs(levels[i] - 0.5))
         median = quantiles[:, centre : centre + 1]  # (B, 1, H)
+        correction = (correction - GATE_GAIN * self.blend(inputs) * median[:, 0]) * found
+        log_scale = self.spread(inputs).unflatten(-1, (2, self.horizon)) * found[:, None]
+        scale = torch.exp(SPREAD_LIMIT * torch.tanh(log_scale / SPREAD_LIMIT))
         upper = torch.tensor(
             [float(i > centre) for i in range(len(levels))],
             dtype=quantiles.dtype,

@@ -34,6 +34,7 @@ BOLT_OPTION_KEYS = (
     "quantiles",
     "use_reg_token",
     "seasonal_reference",
+    "seasonal_mask",
     "missing_augmentation",
     "target_clip",
 )
@@ -44,7 +45,8 @@ class BoltTask(TrainingTask):
 
     ``model_config.options`` may set ``input_patch_size``, ``quantiles``, ``use_reg_token``,
     ``seasonal_reference`` (add the gated detected-period reference, :mod:`chronos_pkg.bolt.seasonal`;
-    a checkpoint without it gains a zero gate when fine-tuned), ``missing_augmentation`` (blank observations at random, default off) and ``target_clip``
+    a checkpoint without it gains a zero gate when fine-tuned), ``seasonal_mask`` (the gate acts
+    only where a period was found), ``missing_augmentation`` (blank observations at random, default off) and ``target_clip``
     (clamp standardised targets to +/- this in the loss, default off); ``model_config.network``
     sets T5 fields (``d_model``, ``num_layers``, ``dropout_rate``...) over ``size``.
     """
@@ -87,7 +89,7 @@ class BoltTask(TrainingTask):
             ).train()
         model = load_bolt_model(init_from)
         if self.bolt_config.seasonal_reference:
-            model = with_seasonal_reference(model)
+            model = with_seasonal_reference(model, masked=self.bolt_config.seasonal_mask)
         saved = model.bolt_config
         same_head = (saved.prediction_length, saved.quantiles, saved.input_patch_size) == (
             self.bolt_config.prediction_length,

@@ -136,6 +136,9 @@ class TrainerConfig:
     progress_bar: bool = True
     resume: bool = False
     init_from: str | None = None
+    # parameter-name prefixes that train (e.g. [seasonal_gate]); every other weight stays as
+    # init_from left it. None: all train
+    train_only: list[str] | None = None
 
 
 @dataclass
@@ -187,6 +190,8 @@ def _validate_trainer(t: TrainerConfig) -> None:
         raise ValueError(f"trainer.cpu_threads must be >= 1, got {t.cpu_threads}")
     if t.stop_after_steps is not None and t.stop_after_steps < 1:
         raise ValueError(f"trainer.stop_after_steps must be >= 1, got {t.stop_after_steps}")
+    if t.train_only is not None and not t.train_only:
+        raise ValueError("trainer.train_only must name at least one parameter prefix, or be null")
     if t.device not in ("auto", "cpu", "cuda") and not t.device.startswith("cuda:"):
         raise ValueError(f"trainer.device must be 'auto', 'cpu' or 'cuda[:N]', got {t.device!r}")
 

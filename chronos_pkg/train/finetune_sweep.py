@@ -48,6 +48,7 @@ COLUMNS = (
     "num_steps",
     "batch_size",
     "finetune_mode",
+    "validation_metric",
     "WQL",
     "MASE",
     "seconds",
@@ -56,12 +57,19 @@ COLUMNS = (
 
 
 def setting_name(
-    learning_rate: float, num_steps: int, batch_size: int, finetune_mode: str = "full"
+    learning_rate: float,
+    num_steps: int,
+    batch_size: int,
+    finetune_mode: str = "full",
+    validation_metric: str = "loss",
 ) -> str:
     """A setting's label in the results, e.g. ``lr=0.0001,steps=300,batch=32`` (with
-    ``,mode=decoder`` for a mode other than full)."""
+    ``,mode=decoder`` for a mode other than full, ``,val=wql`` for a validation metric other
+    than the training loss, which the first sweeps used)."""
     name = f"lr={learning_rate:g},steps={num_steps},batch={batch_size}"
-    return name if finetune_mode == "full" else f"{name},mode={finetune_mode}"
+    if finetune_mode != "full":
+        name += f",mode={finetune_mode}"
+    return name if validation_metric == "loss" else f"{name},val={validation_metric}"
 
 
 def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
@@ -118,7 +126,7 @@ def _score_row(forecaster, item: ValidationSet, setting: str, **values) -> dict:
 def sweep(
     model: str,
     sets: Sequence[ValidationSet],
-    settings: Sequence[tuple[float, int, int, str]],
+    settings: Sequence[tuple[float, int, int, str, str]],
     output: Path,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -134,8 +142,8 @@ def sweep(
         for name, forecaster in plain.items():
             if (item.config.name, name) not in done:
                 _append(output, _score_row(forecaster, item, name))
-        for lr, steps, batch, mode in settings:
-            name = setting_name(lr, steps, batch, mode)
+        for lr, steps, batch, mode, metric in settings:
+            name = setting_name(lr, steps, batch, mode, metric)
             if (item.config.name, name) in done:
                 continue
             values = {
@@ -143,6 +151,7 @@ def sweep(
                 "num_steps": steps,
                 "batch_size": batch,
                 "finetune_mode": mode,
+                "validation_metric": metric,
             }
             tuned = build_forecaster(model, fine_tune={**values, "seed": seed})
             row = _score_row(tuned, item, name, **values)
@@ -159,7 +168,9 @@ def sweep(
 
 
 def _append(path: Path, row: dict) -> None:
-    frame = pd.DataFrame([{c: row.get(c) for c in COLUMNS}])
+    # a file begun by an older sweep keeps its columns (the setting's name tells the rest)
+    columns = pd.read_csv(path, nrows=0).columns if path.is_file() else COLUMNS
+    frame = pd.DataFrame([{c: row.get(c) for c in columns}])
     frame.to_csv(path, mode="a", header=not path.is_file(), index=False)
 
 
@@ -177,6 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--datasets", nargs="+", default=None, help="validation sets (default: the unseen ones)"
     )
+    parser.add_argument(
+        "--validation-metrics",
+        nargs="+",
+        default=["loss"],
+        help="what picks the kept weights: wql and/or loss (the training loss)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", required=True, help="CSV of per-dataset scores (resumable)")
     args = parser.parse_args(argv)
@@ -192,7 +209,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not sets:
         raise SystemExit("no validation set matches (see --datasets)")
     settings = list(
-        itertools.product(args.learning_rates, args.steps, args.batch_sizes, args.modes)
+        itertools.product(
+            args.learning_rates,
+            args.steps,
+            args.batch_sizes,
+            args.modes,
+            args.validation_metrics,
+        )
     )
     results = sweep(args.model, sets, settings, Path(args.output), args.seed)
     summary = summarize_sweep(results)

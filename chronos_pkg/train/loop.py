@@ -236,9 +236,10 @@ def _window_spec(data: DataConfig, task: TrainingTask) -> WindowSpec:
 def _optimizer(
     model: nn.Module, t: TrainerConfig, device: torch.device
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """AdamW (fused on CUDA) and the warmup + linear decay schedule."""
+    """AdamW (fused on CUDA) and the warmup + linear decay schedule, over the weights that train
+    (:func:`trainable_parameters`)."""
     optimizer = torch.optim.AdamW(
-        model.parameters(),
+        trainable_parameters(model, t.train_only),
         lr=t.learning_rate,
         betas=(t.adam_betas[0], t.adam_betas[1]),
         weight_decay=t.weight_decay,
@@ -248,6 +249,24 @@ def _optimizer(
         optimizer, lambda s: linear_schedule(s, t.max_steps, t.warmup_steps)
     )
     return optimizer, scheduler
+
+
+def trainable_parameters(model: nn.Module, prefixes: list[str] | None) -> list[nn.Parameter]:
+    """Every parameter, or with ``prefixes`` (``trainer.train_only``) those whose name starts with
+    one of them; the rest are frozen (no gradient, not in the optimizer, saved unchanged)."""
+    chosen = []
+    for name, param in model.named_parameters():
+        trains = prefixes is None or any(name.startswith(p) for p in prefixes)
+        param.requires_grad_(trains)
+        if trains:
+            chosen.append(param)
+    if not chosen:
+        names = [n for n, _ in model.named_parameters()][:5]
+        raise ValueError(
+            f"trainer.train_only {prefixes} matches no parameter of the model (names look like "
+            f"{names})"
+        )
+    return chosen
 
 
 def _wrap_model(

@@ -144,10 +144,15 @@ def test_the_spread_scales_each_side_of_the_band_around_the_median() -> None:
     assert torch.equal(after.diff(dim=0) > 0, before.diff(dim=0) > 0)  # the order is kept
 
 
-def test_a_gated_checkpoint_saved_before_the_spread_loads_with_a_scale_of_one(tmp_path) -> None:
+@pytest.mark.parametrize("part", ["spread", "blend", "both"])
+def test_a_gated_checkpoint_saved_before_a_gate_part_loads_with_it_at_zero(
+    tmp_path, part: str
+) -> None:
     from safetensors.torch import load_file, save_file
 
-    from chronos_pkg.bolt.seasonal import SPREAD_KEYS
+    from chronos_pkg.bolt.seasonal import BLEND_KEYS, SPREAD_KEYS
+
+    dropped = {"spread": SPREAD_KEYS, "blend": BLEND_KEYS, "both": SPREAD_KEYS + BLEND_KEYS}[part]
 
     model = with_seasonal_reference(micro_model(False))
     with torch.no_grad():
@@ -155,7 +160,57 @@ def test_a_gated_checkpoint_saved_before_the_spread_loads_with_a_scale_of_one(tm
     directory = save_bolt_checkpoint(model, tmp_path / "ckpt")
     weights = directory / "model.safetensors"
     state = load_file(weights)
-    save_file({k: v for k, v in state.items() if k not in SPREAD_KEYS}, weights)
+    save_file({k: v for k, v in state.items() if k not in dropped}, weights)
     loaded = load_bolt_model(directory)
     context = torch.tensor(periodic(5, 90)[None], dtype=torch.float32)
     torch.testing.assert_close(loaded.forecast(context), model.forecast(context))
+
+
+def test_blend_moves_the_forecast_from_the_networks_median() -> None:
+    """A blend of 1 everywhere takes the network's median away from every quantile: the median
+    becomes 0 in standardised units, i.e. the context's mean, and the band keeps its width."""
+    plain = micro_model(False)
+    extended = with_seasonal_reference(plain)
+    with torch.no_grad():
+        extended.seasonal_gate.blend.bias[:] = 1.0 / GATE_GAIN
+    context = torch.tensor(periodic(7, 100)[None] * 2 + 5, dtype=torch.float32)
+    _, stats = standardize(context[:, -extended.bolt_config.context_length :])
+    before, after = plain.forecast(context)[0], extended.forecast(context)[0]  # (Q, H)
+    centre = extended.bolt_config.quantiles.index(0.5)
+    torch.testing.assert_close(
+        after[centre], stats.loc[0].expand(after.shape[1]), atol=1e-4, rtol=0
+    )
+    torch.testing.assert_close(after - after[centre], before - before[centre], atol=1e-4, rtol=1e-4)
+
+
+def test_a_masked_gate_leaves_series_without_a_period_unchanged(tmp_path) -> None:
+    """Every gate part set (references, blend, band, start embedding): a masked gate changes the
+    forecast of a cycle and leaves a random walk's exactly as the network made it; the mask is
+    saved with the checkpoint."""
+    plain = micro_model(False)
+    masked = with_seasonal_reference(plain, masked=True)
+    assert masked.bolt_config.seasonal_mask
+    with torch.no_grad():
+        for param in masked.seasonal_gate.parameters():
+            param.normal_(0, 0.05)
+    walk = np.cumsum(np.random.default_rng(0).normal(size=100))
+    context = torch.tensor(np.stack([walk, periodic(7, 100)]), dtype=torch.float32)
+    window = context[:, -masked.bolt_config.context_length :]
+    assert detect_period(window).period.tolist()[0] == 1 < detect_period(window).period[1]
+    before, after = plain.forecast(context), masked.forecast(context)
+    torch.testing.assert_close(after[0], before[0])
+    assert (after[1] - before[1]).abs().max() > 1e-2
+    loaded = load_bolt_model(save_bolt_checkpoint(masked, tmp_path / "ckpt"))
+    assert loaded.bolt_config.seasonal_mask
+    torch.testing.assert_close(loaded.forecast(context), after)
+    unmasked = with_seasonal_reference(loaded, masked=False)
+    assert (unmasked.forecast(context)[0] - before[0]).abs().max() > 1e-3
+
+
+def test_seasonal_mask_needs_the_gate_and_is_written_only_when_on() -> None:
+    with pytest.raises(ValueError, match="seasonal_mask needs seasonal_reference"):
+        ChronosBoltConfig(seasonal_mask=True)
+    assert "seasonal_mask" not in ChronosBoltConfig(seasonal_reference=True).to_dict()
+    both = ChronosBoltConfig(seasonal_reference=True, seasonal_mask=True).to_dict()
+    assert both["seasonal_mask"] is True
+    assert ChronosBoltConfig.from_dict(both).seasonal_mask

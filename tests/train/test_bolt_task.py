@@ -77,6 +77,18 @@ def test_bad_options_fail_before_training() -> None:
         make_task(ModelConfig(family="bolt", size="huge"))
 
 
+def test_init_from_a_plain_checkpoint_with_a_masked_gate(tmp_path: Path) -> None:
+    """``seasonal_mask`` in model.options: a checkpoint without the gate gains a masked one."""
+    task = _task()
+    task.save(task.build_model(), tmp_path / "ckpt", {"step": 3})
+    masked_task = _task(seasonal_reference=True, seasonal_mask=True)
+    model = masked_task.build_model(init_from=tmp_path / "ckpt")
+    assert model.bolt_config.seasonal_mask and model.seasonal_gate.masked
+    assert masked_task.bolt_config.seasonal_mask
+    with pytest.raises(ValueError, match="seasonal_mask needs seasonal_reference"):
+        _task(seasonal_mask=True)
+
+
 def test_init_from_checkpoint(tmp_path: Path) -> None:
     task = _task()
     model = task.build_model()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -127,14 +129,14 @@ def test_validation_scores_a_seeded_subset_of_many_series(bolt, monkeypatch) -> 
     from chronos_pkg.train import finetune
 
     scored = []
-    original = finetune._validation_batch
+    original = finetune._validation_scorer
 
-    def spy(task, contexts, targets):
+    def spy(metric, family, contexts, targets, device):
         scored.append([float(c[0]) for c in contexts])
-        return original(task, contexts, targets)
+        return original(metric, family, contexts, targets, device)
 
     monkeypatch.setattr(finetune, "MAX_VALIDATION_WINDOWS", 4)
-    monkeypatch.setattr(finetune, "_validation_batch", spy)
+    monkeypatch.setattr(finetune, "_validation_scorer", spy)
     series = seasonal(n_series=10)
     for seed in (0, 0, 1):
         bolt.fit(series, prediction_length=8, num_steps=2, seed=seed, progress=False)
@@ -238,3 +240,48 @@ def test_benchmark_scores_a_dataset_too_short_to_fine_tune_zero_shot(bolt) -> No
     assert "too short for a training window" in forecaster.report()["fine_tune_skipped"]
     assert forecaster.pipeline is bolt
     assert tuned == evaluate_dataset(bolt, config, dataset, batch_size=16)
+
+
+def test_the_kept_weights_are_chosen_by_the_held_out_wql_by_default(bolt) -> None:
+    """The default validation score is the WQL of the forecasts on the held-out points, in the
+    series' own units: at step 0 it is exactly the starting model's WQL there."""
+    from chronos_pkg.eval.metrics import weighted_quantile_loss
+    from chronos_pkg.inputs import DEFAULT_QUANTILE_LEVELS
+
+    series = seasonal()
+    tuned = bolt.fit(series, prediction_length=8, num_steps=20, progress=False)
+    result = tuned.fit_result
+    assert result.metric == "wql"
+    levels = list(DEFAULT_QUANTILE_LEVELS)
+    quantiles, _ = bolt.predict_quantiles([s[:-8] for s in series], 8, levels)
+    start = weighted_quantile_loss(np.stack([s[-8:] for s in series]), quantiles.numpy(), levels)
+    assert result.start_loss == pytest.approx(start, rel=1e-5)
+    by_loss = bolt.fit(
+        series, prediction_length=8, num_steps=20, progress=False, validation_metric="loss"
+    ).fit_result
+    assert by_loss.metric == "loss" and by_loss.start_loss != pytest.approx(start, rel=1e-2)
+    with pytest.raises(ValueError, match="validation_metric must be one of"):
+        bolt.fit(series, prediction_length=8, validation_metric="mse")
+
+
+def test_decoder_mode_keeps_a_seasonal_gate_and_decoder_plus_gate_trains_it(bolt) -> None:
+    from chronos_pkg.bolt.model import with_seasonal_reference
+    from chronos_pkg.bolt.pipeline import ChronosBoltPipeline
+
+    gated = ChronosBoltPipeline(with_seasonal_reference(copy.deepcopy(bolt.model), masked=True))
+    gate = {k: v.clone() for k, v in gated.model.seasonal_gate.state_dict().items()}
+    kwargs = dict(prediction_length=8, num_steps=20, learning_rate=3e-3, progress=False)
+    kept = gated.fit(seasonal(), finetune_mode="decoder", validation_metric="loss", **kwargs)
+    assert kept.fit_result.best_step > 0
+    for key, value in kept.model.seasonal_gate.state_dict().items():
+        torch.testing.assert_close(value, gate[key])
+    trained = gated.fit(
+        seasonal(), finetune_mode="decoder+gate", validation_metric="loss", **kwargs
+    )
+    assert trained.fit_result.best_step > 0
+    moved = [
+        k
+        for k, v in trained.model.seasonal_gate.state_dict().items()
+        if not torch.equal(v, gate[k])
+    ]
+    assert moved

@@ -65,14 +65,29 @@ def test_sweep_passes_each_setting_to_fit_and_resumes(tmp_path, monkeypatch) -> 
     )
     item = SimpleNamespace(config=SimpleNamespace(name="set"), dataset=None)
     output = tmp_path / "sweep.csv"
-    settings = [(1e-4, 100, 32, "full"), (3e-4, 100, 32, "decoder")]
+    settings = [(1e-4, 100, 32, "full", "loss"), (3e-4, 100, 32, "decoder", "wql")]
     results = finetune_sweep.sweep("m", [item], settings, output)
     tuned = [kwargs for kwargs in built if kwargs]
     assert [k["finetune_mode"] for k in tuned] == ["full", "decoder"]
     assert [k["learning_rate"] for k in tuned] == [1e-4, 3e-4]
-    decoder = results[results["setting"] == setting_name(3e-4, 100, 32, "decoder")].iloc[0]
+    assert [k["validation_metric"] for k in tuned] == ["loss", "wql"]
+    decoder = results[results["setting"] == setting_name(3e-4, 100, 32, "decoder", "wql")].iloc[0]
     assert decoder["finetune_mode"] == "decoder" and decoder["best_step"] == 3
+    assert decoder["setting"].endswith(",mode=decoder,val=wql")
     assert len(results) == 4  # seasonal naive, zero-shot, two settings
     built.clear()
     finetune_sweep.sweep("m", [item], settings, output)  # everything done: nothing rebuilt
     assert [k for k in built if k] == [] and len(pd.read_csv(output)) == 4
+
+
+def test_an_older_sweeps_file_keeps_its_columns(tmp_path) -> None:
+    from chronos_pkg.train.finetune_sweep import _append
+
+    output = tmp_path / "old.csv"
+    pd.DataFrame([{"dataset": "a", "setting": "x", "WQL": 1.0}]).to_csv(output, index=False)
+    _append(output, {"dataset": "b", "setting": "y", "WQL": 2.0, "validation_metric": "wql"})
+    assert pd.read_csv(output).to_dict("list") == {
+        "dataset": ["a", "b"],
+        "setting": ["x", "y"],
+        "WQL": [1.0, 2.0],
+    }

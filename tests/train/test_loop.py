@@ -156,6 +156,27 @@ def test_init_from_fine_tunes_a_checkpoint(
     assert read_log(tmp_path)[0]["loss"] < read_log(smoke_run)[0]["loss"]
 
 
+def test_train_only_freezes_every_other_weight(
+    tmp_path: Path, smoke_run: Path, sine_file: Path
+) -> None:
+    config = micro_config(tmp_path, sine_file, max_steps=3, init_from=str(smoke_run / "final"))
+    config["model"]["network"] = {}
+    config["trainer"]["train_only"] = ["decoder.block.0."]
+    final = train(config_from_dict(config))
+    before = load_file(smoke_run / "final" / "model.safetensors")
+    after = load_file(final / "model.safetensors")
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("decoder.block.0.") for k in changed)
+
+
+def test_train_only_that_matches_nothing_is_an_error(tmp_path: Path, sine_file: Path) -> None:
+    config = micro_config(tmp_path, sine_file, max_steps=1, train_only=["no_such_layer"])
+    with pytest.raises(ValueError, match="no_such_layer"):
+        train(config_from_dict(config))
+    with pytest.raises(ValueError, match="train_only"):
+        config_from_dict(micro_config(tmp_path, sine_file, max_steps=1, train_only=[]))
+
+
 def test_causal_variant_trains(tmp_path: Path, sine_file: Path) -> None:
     config = micro_config(tmp_path, sine_file, max_steps=3, log_every=1)
     config["model"].update(model_type="causal", network={"n_embd": 16, "n_head": 2, "n_layer": 1})

@@ -36,7 +36,7 @@ from chronos_pkg.inputs import (
     to_series_list,
 )
 from chronos_pkg.train.config import ModelConfig
-from chronos_pkg.train.loop import linear_schedule
+from chronos_pkg.train.loop import linear_schedule, select_trainable
 from chronos_pkg.train.sources import FileSource, SeriesStore
 from chronos_pkg.train.task import TrainingTask
 from chronos_pkg.train.windows import WindowSampler, WindowSpec, window_at
@@ -363,18 +363,14 @@ def fine_tune(
 
 def _trainable(network: nn.Module, mode: str) -> list[nn.Parameter]:
     """The parameters ``mode`` trains; the others get ``requires_grad=False`` (on the copy)."""
-    params = []
-    for name, param in network.named_parameters():
-        frozen_parts = {
-            "full": (),
-            "decoder": FROZEN_IN_DECODER_MODE + FROZEN_GATE,
-            "decoder+gate": FROZEN_IN_DECODER_MODE,
-        }[mode]
-        frozen = any(part in frozen_parts for part in name.split("."))
-        param.requires_grad_(not frozen)
-        if not frozen:
-            params.append(param)
-    return params
+    frozen_parts = {
+        "full": (),
+        "decoder": FROZEN_IN_DECODER_MODE + FROZEN_GATE,
+        "decoder+gate": FROZEN_IN_DECODER_MODE,
+    }[mode]
+    return select_trainable(
+        network, lambda name: not any(part in frozen_parts for part in name.split("."))
+    )
 
 
 def _train(

@@ -36,7 +36,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,15 +251,23 @@ def _optimizer(
     return optimizer, scheduler
 
 
+def select_trainable(model: nn.Module, trains: Callable[[str], bool]) -> list[nn.Parameter]:
+    """The parameters whose name ``trains`` accepts; every other one gets
+    ``requires_grad=False`` (one freezing rule for pretraining and fine-tuning)."""
+    chosen = []
+    for name, param in model.named_parameters():
+        param.requires_grad_(trains(name))
+        if param.requires_grad:
+            chosen.append(param)
+    return chosen
+
+
 def trainable_parameters(model: nn.Module, prefixes: list[str] | None) -> list[nn.Parameter]:
     """Every parameter, or with ``prefixes`` (``trainer.train_only``) those whose name starts with
     one of them; the rest are frozen (no gradient, not in the optimizer, saved unchanged)."""
-    chosen = []
-    for name, param in model.named_parameters():
-        trains = prefixes is None or any(name.startswith(p) for p in prefixes)
-        param.requires_grad_(trains)
-        if trains:
-            chosen.append(param)
+    chosen = select_trainable(
+        model, lambda name: prefixes is None or any(name.startswith(p) for p in prefixes)
+    )
     if not chosen:
         names = [n for n, _ in model.named_parameters()][:5]
         raise ValueError(

@@ -143,6 +143,7 @@ class BasePipeline(ABC):
         progress: bool = True,
         bf16: bool | None = None,
         validation_metric: str | None = None,
+        guard_confidence: float | None = None,
     ) -> BasePipeline:
         """Fine-tune a copy of this model on ``inputs``; returns the new pipeline.
 
@@ -170,11 +171,16 @@ class BasePipeline(ABC):
         validation_metric : what picks the kept weights on the validation points: ``"wql"``
             (weighted quantile loss of the forecasts in the series' units, as the benchmark
             scores) or ``"loss"`` (the training loss); ``None`` takes the default.
+        guard_confidence : with ``"wql"``, the best weights are kept only if they beat this
+            model in at least this share of resamples (with replacement) of the validation
+            series, i.e. the gain does not rest on a few large series; 0 keeps any gain;
+            ``None`` takes the default.
 
         Returns
         -------
         A new pipeline with the weights that scored best on the validation points: never worse
-        there than this model (if nothing beats it, a copy of it comes back, with a warning).
+        there than this model (if nothing beats it, or the gain fails the guard, a copy of it
+        comes back, with a warning).
         This pipeline is unchanged. ``pipeline.fit_result`` on the new one says what happened.
         """
         from chronos_pkg.train.finetune import fine_tune
@@ -195,6 +201,7 @@ class BasePipeline(ABC):
             progress=progress,
             bf16=bf16,
             validation_metric=validation_metric,
+            guard_confidence=guard_confidence,
         )
         tuned.fit_result = result
         return tuned

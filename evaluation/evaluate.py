@@ -108,6 +108,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="deep baselines: seconds of training per dataset; a dataset whose epochs do not fit "
         "gets a row with no scores and status 'over budget' (default: no limit)",
     )
+    p.add_argument(
+        "--train-batch-size",
+        type=int,
+        default=None,
+        help="deep baselines: windows per training batch (default: GluonTS's, 32)",
+    )
+    p.add_argument(
+        "--early-stopping-patience",
+        type=int,
+        default=None,
+        help="deep baselines: hold out each series' last prediction_length points, keep the "
+        "epoch with the best validation loss and stop after this many epochs without a better "
+        "one (the paper's protocol; default: the best training-loss epoch of the full budget)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     args.device = str(resolve_device(args.device))  # the sidecar records the device used
@@ -154,6 +168,10 @@ def baseline_kwargs(args: argparse.Namespace) -> dict:
             "max_epochs": args.max_epochs,
             "num_batches_per_epoch": args.num_batches_per_epoch,
             "time_limit": args.train_time_limit,
+            "early_stopping_patience": args.early_stopping_patience,
+            "estimator_kwargs": (
+                {} if args.train_batch_size is None else {"batch_size": args.train_batch_size}
+            ),
             "accelerator": "cpu" if args.device == "cpu" else "gpu",
             "seed": args.seed,
         }

@@ -14,6 +14,14 @@ same command plus ``--seed K --model-name <model>-seed<K>`` into ``evaluation/re
 Per model and dataset: WQL and MASE relative to Seasonal Naive for each seed, their mean and
 spread (largest over smallest, less 1), and the paper's (mean of 3 seeds); then the geometric
 means over the datasets every seed covers.
+
+A variant of a protocol (e.g. ``tft-early-stopping``, run with ``--early-stopping-patience``)
+keeps all its seeds in one folder, seed 0 as ``<model>.csv`` beside ``<model>-seed<K>.csv``,
+and is compared with the paper's row of the model its name starts with:
+
+    python -m evaluation.seed_spread --results-dir evaluation/results \
+        --seeds-dir evaluation/results/protocol --models tft-early-stopping \
+        --reference-dir ../shared/reference --output evaluation/results/protocol/spread.md
 """
 
 from __future__ import annotations
@@ -34,13 +42,29 @@ from chronos_pkg.eval.aggregate import (
 )
 
 SEED_NAME = re.compile(r"^(?P<model>.+)-seed(?P<seed>\d+)$")
+PAPER_MODELS = ("tft", "patchtst", "deepar", "dlinear")  # the paper's task-specific rows
 
 
-def seed_table(results_dir: Path, models: Sequence[str]) -> pd.DataFrame:
-    """Relative scores per (model, seed, dataset): columns model, seed, dataset, MASE, WQL."""
+def paper_model(model: str) -> str:
+    """The paper's row a model (or a protocol variant of it, ``tft-early-stopping``) compares
+    with: ``paper-<name>``."""
+    for name in PAPER_MODELS:
+        if model == name or model.startswith(f"{name}-"):
+            return f"paper-{name}"
+    return f"paper-{model}"
+
+
+def seed_table(
+    results_dir: Path, models: Sequence[str], seeds_dir: Path | None = None
+) -> pd.DataFrame:
+    """Relative scores per (model, seed, dataset): columns model, seed, dataset, MASE, WQL.
+    Seed 0 is ``<model>.csv`` in ``results_dir`` or ``seeds_dir`` (default
+    ``results_dir/seeds``), the other seeds ``<model>-seed<K>.csv`` in ``seeds_dir``."""
+    seeds_dir = results_dir / "seeds" if seeds_dir is None else seeds_dir
     paths = [results_dir / "seasonal-naive.csv"]
-    paths += [results_dir / f"{m}.csv" for m in models if (results_dir / f"{m}.csv").is_file()]
-    paths += sorted((results_dir / "seeds").glob("*-seed*.csv"))
+    for folder in (results_dir, seeds_dir):
+        paths += [folder / f"{m}.csv" for m in models if (folder / f"{m}.csv").is_file()]
+    paths += sorted(seeds_dir.glob("*-seed*.csv"))
     results = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
     results = results.drop_duplicates(["dataset", "model"], keep="last")
     relative = relative_scores(results).dropna(subset=list(METRICS))
@@ -71,7 +95,7 @@ def spread(table: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.Dat
             row[f"{metric}_mean"] = values.mean()
             row[f"{metric}_spread"] = values.max() / values.min() - 1
             row[f"{metric}_paper"] = paper.get(
-                (f"paper-{model}{PUBLISHED_SUFFIX}", dataset), (None, None)
+                (f"{paper_model(model)}{PUBLISHED_SUFFIX}", dataset), (None, None)
             )[i]
         rows.append(row)
     return pd.DataFrame(rows)
@@ -105,11 +129,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m evaluation.seed_spread", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--results-dir", default="evaluation/results")
+    parser.add_argument(
+        "--seeds-dir", default=None, help="other seeds' files (default: <results-dir>/seeds)"
+    )
     parser.add_argument("--reference-dir", default=None, help="published rows (paper-*.csv)")
     parser.add_argument("--models", nargs="+", default=["tft", "patchtst", "deepar"])
     parser.add_argument("--output", required=True, help="markdown file (a .csv goes beside it)")
     args = parser.parse_args(argv)
-    table = seed_table(Path(args.results_dir), args.models)
+    seeds_dir = Path(args.seeds_dir) if args.seeds_dir else None
+    table = seed_table(Path(args.results_dir), args.models, seeds_dir)
     published = load_published(args.reference_dir) if args.reference_dir else None
     per_dataset = spread(table, published)
     if per_dataset.empty:

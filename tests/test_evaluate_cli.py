@@ -168,6 +168,12 @@ def test_baseline_options_reach_the_baselines():
     model = build_forecaster(args.model, baseline_kwargs=evaluate_cli.baseline_kwargs(args))
     assert (model.max_epochs, model.time_limit, model.accelerator) == (20, 300.0, "cpu")
     assert model.seed == 2  # the seed-noise runs train with other seeds
+    assert model.early_stopping_patience is None and model.estimator_kwargs == {}
+    args = evaluate_cli.parse_args(
+        ["--model", "tft", "--early-stopping-patience", "10", "--train-batch-size", "128"]
+    )
+    model = build_forecaster(args.model, baseline_kwargs=evaluate_cli.baseline_kwargs(args))
+    assert model.early_stopping_patience == 10 and model.estimator_kwargs == {"batch_size": 128}
 
 
 def test_update_docs_rewrites_only_the_marked_table(tmp_path):

@@ -44,3 +44,20 @@ def test_main_writes_markdown_and_csv(tmp_path) -> None:
     output = tmp_path / "spread.md"
     assert seed_spread.main(["--results-dir", str(results), "--output", str(output)]) == 0
     assert "deepar" in output.read_text() and output.with_suffix(".csv").is_file()
+
+
+def test_a_protocol_variant_keeps_its_seeds_together_and_meets_the_papers_row(tmp_path) -> None:
+    results, protocol, reference = tmp_path / "r", tmp_path / "r" / "protocol", tmp_path / "ref"
+    write(results / "seasonal-naive.csv", [("fred_md", "seasonal-naive", 2.0, 0.2)])
+    write(results / "tft.csv", [("fred_md", "tft", 0.5, 0.05)])  # the plain protocol: left out
+    name = "tft-early-stopping"
+    write(protocol / f"{name}.csv", [("fred_md", name, 2.0, 0.2)])
+    write(protocol / f"{name}-seed1.csv", [("fred_md", f"{name}-seed1", 1.0, 0.1)])
+    write(reference / "seasonal-naive-zero-shot.csv", [("fred_md", "seasonal-naive", 4.0, 0.4)])
+    write(reference / "paper-tft-zero-shot.csv", [("fred_md", "tft", 2.0, 0.2)])
+    table = seed_spread.seed_table(results, [name], protocol)
+    assert sorted(table["seed"]) == [0, 1] and set(table["model"]) == {name}
+    row = seed_spread.spread(table, seed_spread.load_published(reference)).iloc[0]
+    assert (row["WQL_seed0"], row["WQL_seed1"], row["WQL_paper"]) == pytest.approx((1, 0.5, 0.5))
+    assert seed_spread.paper_model("patchtst") == "paper-patchtst"
+    assert seed_spread.paper_model("tftx") == "paper-tftx"

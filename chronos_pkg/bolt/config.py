@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from chronos_pkg.bolt.seasonal import GATE_KINDS
 from chronos_pkg.inputs import DEFAULT_QUANTILE_LEVELS
 
 
@@ -34,6 +35,10 @@ class ChronosBoltConfig:
     seasonal_reference: bool = False
     # the gate acts only on series with a detected period (the rest: the network's forecast)
     seasonal_mask: bool = False
+    # which gate (chronos_pkg.bolt.seasonal.GATE_KINDS): "additive" (free weights and blend) or
+    # "mix" (a trust that moves the median towards a mixture of references); written when not
+    # "additive"
+    seasonal_gate: str = "additive"
 
     def __post_init__(self) -> None:
         for name in ("context_length", "prediction_length", "input_patch_size"):
@@ -57,16 +62,24 @@ class ChronosBoltConfig:
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if self.seasonal_mask and not self.seasonal_reference:
             raise ValueError("seasonal_mask needs seasonal_reference (the gate it masks)")
+        if self.seasonal_gate not in GATE_KINDS:
+            raise ValueError(
+                f"seasonal_gate must be one of {GATE_KINDS}, got {self.seasonal_gate!r}"
+            )
+        if self.seasonal_gate != "additive" and not self.seasonal_reference:
+            raise ValueError("seasonal_gate needs seasonal_reference (the gate it chooses)")
         object.__setattr__(self, "quantiles", levels)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready ``chronos_config`` mapping: exactly the published keys, plus
-        ``seasonal_reference`` (and ``seasonal_mask``) when on (a checkpoint the published package
-        cannot run)."""
+        ``seasonal_reference`` (and ``seasonal_mask``, ``seasonal_gate``) when on (a checkpoint the
+        published package cannot run)."""
         data = asdict(self)
         for name in ("seasonal_reference", "seasonal_mask"):
             if not data[name]:
                 del data[name]
+        if data["seasonal_gate"] == "additive":
+            del data["seasonal_gate"]
         return data
 
     @classmethod

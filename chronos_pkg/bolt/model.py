@@ -24,9 +24,10 @@ from transformers.models.t5.modeling_t5 import T5Stack
 from chronos_pkg.bolt.config import ChronosBoltConfig
 from chronos_pkg.bolt.seasonal import (
     LATER_KEYS,
-    SeasonalGate,
+    MIX_REFERENCES,
     detect_period,
     seasonal_features,
+    seasonal_gate,
     seasonal_references,
 )
 
@@ -180,8 +181,11 @@ class ChronosBoltModel(nn.Module):
             dropout,
         )
         if bolt_config.seasonal_reference:
-            self.seasonal_gate = SeasonalGate(
-                d_model, bolt_config.prediction_length, masked=bolt_config.seasonal_mask
+            self.seasonal_gate = seasonal_gate(
+                bolt_config.seasonal_gate,
+                d_model,
+                bolt_config.prediction_length,
+                masked=bolt_config.seasonal_mask,
             )
         self._init_own_parameters()  # from torch's global RNG, like the T5 stacks above
 
@@ -265,7 +269,10 @@ class ChronosBoltModel(nn.Module):
         normed, _ = standardize(context[..., -self.bolt_config.context_length :], stats)
         seasonality = detect_period(normed)
         references = seasonal_references(
-            normed, seasonality.period, self.bolt_config.prediction_length
+            normed,
+            seasonality.period,
+            self.bolt_config.prediction_length,
+            drift=self.seasonal_gate.num_references == MIX_REFERENCES,
         )
         observed = (~torch.isnan(normed)).sum(dim=-1)
         return references, seasonal_features(seasonality, observed)
@@ -289,7 +296,10 @@ class ChronosBoltModel(nn.Module):
         ``assign=True`` adopts the given tensors (for a model built on the meta device).
         """
         own = {k: v for k, v in state.items() if k not in (*TIED_EMBEDDING_KEYS, "lm_head.weight")}
-        for keys in LATER_KEYS if self.bolt_config.seasonal_reference else ():
+        additive = (
+            self.bolt_config.seasonal_reference and self.bolt_config.seasonal_gate == "additive"
+        )
+        for keys in LATER_KEYS if additive else ():
             if not any(k in own for k in keys):
                 # a gate saved before it had this part: zero, i.e. the forecasts it made
                 own.update({k: torch.zeros_like(self.get_parameter(k), device="cpu") for k in keys})
@@ -303,22 +313,33 @@ class ChronosBoltModel(nn.Module):
 
 
 def with_seasonal_reference(
-    model: ChronosBoltModel, masked: bool | None = None
+    model: ChronosBoltModel, masked: bool | None = None, kind: str | None = None
 ) -> ChronosBoltModel:
-    """A copy of ``model`` (float32, CPU) with a zero seasonal gate (``masked``: acting only where
-    a period is found): the same forecasts until it trains. A model that already has the gate is
-    returned as is, switched to ``masked`` when that is given."""
-    if model.bolt_config.seasonal_reference:
+    """A copy of ``model`` (float32, CPU) with a fresh seasonal gate of ``kind`` (default: the
+    model's own, else "additive"; ``masked``: acting only where a period is found): the same
+    forecasts until it trains (nearly, for "mix": chronos_pkg.bolt.seasonal.TRUST_START). A model
+    that already has a gate of that kind is returned as is, switched to ``masked`` when that is
+    given; a gate of another kind is replaced (the rest of the network kept)."""
+    saved = model.bolt_config
+    kind = kind or (saved.seasonal_gate if saved.seasonal_reference else "additive")
+    if saved.seasonal_reference and saved.seasonal_gate == kind:
         if masked is not None:
-            model.bolt_config = dataclasses.replace(model.bolt_config, seasonal_mask=masked)
+            model.bolt_config = dataclasses.replace(saved, seasonal_mask=masked)
             model.seasonal_gate.masked = masked
         return model
+    if masked is None:
+        masked = saved.seasonal_mask
     config = dataclasses.replace(
-        model.bolt_config, seasonal_reference=True, seasonal_mask=bool(masked)
+        saved, seasonal_reference=True, seasonal_mask=bool(masked), seasonal_gate=kind
     )
     with torch.random.fork_rng(devices=[]):  # its random init is overwritten: keep the RNG
         extended = ChronosBoltModel(model.config, config)
-    extended.load_state_dict(model.float().cpu().state_dict(), strict=False)
+    base = {
+        k: v
+        for k, v in model.float().cpu().state_dict().items()
+        if not k.startswith("seasonal_gate.")
+    }
+    extended.load_state_dict(base, strict=False)
     extended.seasonal_gate.reset_parameters()
     return extended.train(model.training)
 

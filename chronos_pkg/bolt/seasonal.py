@@ -21,12 +21,20 @@ forecasts exactly as before. A ``masked`` gate acts only where a period was foun
 series gets the network's forecast unchanged, so training only the gate cannot move the
 forecasts of smooth, trending or noisy series (the base drift that kept run seasonal2 from
 shipping).
+A ``mix`` gate (``ChronosBoltConfig.seasonal_gate = "mix"``, :class:`MixingGate`) is the
+constrained form: per step, a trust in [0, 1] (a sigmoid) moves the median towards a convex
+mixture (a softmax) of four references, the two above and the same two carried along the
+context's linear drift. The additive gate's weights and blend are free, so the exact copy a clean
+cycle needs (weights summing to 1, the network's median wholly taken away) was a point it only
+approached (on the probe's period-24 cycles: weights 0.6-0.9, blend 0.6-0.9, so the flat network
+median leaked into the forecast); a saturating trust reaches it from any strong enough evidence.
 Everything here is batched torch, computed in float32, and differentiable nowhere it needs to be
 (the period is a discrete choice; the gate learns how far to trust it).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -47,6 +55,12 @@ SPREAD_KEYS = ("seasonal_gate.spread.weight", "seasonal_gate.spread.bias")  # ad
 BLEND_KEYS = ("seasonal_gate.blend.weight", "seasonal_gate.blend.bias")  # added after run s2
 LATER_KEYS = (SPREAD_KEYS, BLEND_KEYS)  # gate parts an older gated checkpoint may lack (zero)
 FOUND_FEATURE = 2  # index in seasonal_features of "a period was found" (1.0 or 0.0)
+FIT_FEATURE = 3  # index of the in-sample fit (scaled by MAX_FIT)
+GATE_KINDS = ("additive", "mix")
+MIX_REFERENCES = 4  # last, mean, and both carried along the context's drift
+MIX_FEATURES = NUM_FEATURES + 1  # the mix gate adds the log of the in-sample fit
+LOG_FIT_FLOOR = 1e-3  # fits below this (standardised units) count as exact
+TRUST_START = -6.0  # the mix gate's trust logit at start: sigmoid(-6) = 0.25%
 
 
 class Seasonality(NamedTuple):
@@ -58,8 +72,16 @@ class Seasonality(NamedTuple):
     fit: torch.Tensor
 
 
-def _detrended(x: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
-    """``x`` (B, T) minus its least-squares line over the observed steps; 0 where unobserved."""
+class _Line(NamedTuple):
+    """A least-squares line per row: ``x_mean + slope * (t - t_mean)``, each (B, 1)."""
+
+    t_mean: torch.Tensor
+    x_mean: torch.Tensor
+    slope: torch.Tensor
+
+
+def _line(x: torch.Tensor, observed: torch.Tensor) -> _Line:
+    """The least-squares line of each row of ``x`` (B, T) over its observed steps."""
     obs = observed.float()
     count = obs.sum(-1, keepdim=True).clamp(min=1)
     t = torch.arange(x.shape[-1], device=x.device, dtype=torch.float32)
@@ -70,7 +92,15 @@ def _detrended(x: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
     slope = (dt * (values - x_mean)).sum(-1, keepdim=True) / dt.square().sum(
         -1, keepdim=True
     ).clamp(min=1e-12)
-    return torch.where(observed, values - x_mean - slope * (t - t_mean), 0.0)
+    return _Line(t_mean, x_mean, slope)
+
+
+def _detrended(x: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, T) minus its least-squares line over the observed steps; 0 where unobserved."""
+    line = _line(x, observed)
+    t = torch.arange(x.shape[-1], device=x.device, dtype=torch.float32)
+    fitted = line.x_mean + line.slope * (t - line.t_mean)
+    return torch.where(observed, torch.where(observed, x, 0.0) - fitted, 0.0)
 
 
 def _autocovariance(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -164,9 +194,15 @@ def detect_period(x: torch.Tensor, max_period: int | None = None) -> Seasonality
 
 
 def seasonal_references(
-    x: torch.Tensor, period: torch.Tensor, horizon: int, cycles: int = MEAN_CYCLES
+    x: torch.Tensor,
+    period: torch.Tensor,
+    horizon: int,
+    cycles: int = MEAN_CYCLES,
+    drift: bool = False,
 ) -> torch.Tensor:
-    """(B, 2, horizon): the last cycle repeated, and the mean of the last ``cycles`` cycles.
+    """(B, 2, horizon): the last cycle repeated, and the mean of the last ``cycles`` cycles;
+    with ``drift``, (B, 4, horizon): those two, then the same two carried along the context's
+    least-squares slope (each copied value moved by the slope times the steps it is copied over).
 
     ``x`` (B, T) with NaN = missing; ``period`` (B,) >= 1. A step whose source value is missing
     falls back to the mean reference, and that to 0 (the standardised mean) when no cycle
@@ -177,7 +213,11 @@ def seasonal_references(
     steps = torch.arange(horizon, device=x.device)
     p = period.clamp(min=1)[:, None]
     last_index = length - p + steps[None, :] % p  # (B, H)
+    # steps from the last cycle's source value to its target: one cycle, plus the cycles ahead
+    span = (p * (1 + steps[None, :] // p)).float()  # (B, H)
+    slope = _line(x, ~torch.isnan(x)).slope if drift else torch.zeros(len(x), 1, device=x.device)
     total = torch.zeros(len(x), horizon, device=x.device)
+    moved = torch.zeros_like(total)
     seen = torch.zeros_like(total)
     last = None
     for c in range(cycles):
@@ -189,10 +229,16 @@ def seasonal_references(
         if last is None:
             last = torch.where(valid, values, float("nan"))
         total += values
+        moved += torch.where(valid, slope * (span + c * p), 0.0)
         seen += valid.float()
     mean = torch.where(seen > 0, total / seen.clamp(min=1), 0.0)
-    last = torch.where(torch.isnan(last), mean, last)
-    return torch.stack([last, mean], dim=1)
+    last_missing = torch.isnan(last)
+    last = torch.where(last_missing, mean, last)
+    if not drift:
+        return torch.stack([last, mean], dim=1)
+    mean_drift = mean + torch.where(seen > 0, moved / seen.clamp(min=1), 0.0)
+    last_drift = torch.where(last_missing, mean_drift, last + slope * span)
+    return torch.stack([last, mean, last_drift, mean_drift], dim=1)
 
 
 def seasonal_features(
@@ -215,6 +261,8 @@ class SeasonalGate(nn.Module):
 
     Zero-initialised, so a network that gains this gate forecasts as before until it trains.
     """
+
+    num_references = NUM_REFERENCES
 
     def __init__(self, d_model: int, horizon: int, masked: bool = False) -> None:
         super().__init__()
@@ -257,15 +305,119 @@ class SeasonalGate(nn.Module):
         found = self.found(features).to(hidden.dtype)  # (B, 1)
         weights = GATE_GAIN * self.proj(inputs).unflatten(-1, (NUM_REFERENCES, self.horizon))
         correction = (weights * references.to(weights.dtype)).sum(dim=1)  # (B, H)
-        centre = min(range(len(levels)), key=lambda i: abs(levels[i] - 0.5))
-        median = quantiles[:, centre : centre + 1]  # (B, 1, H)
-        correction = (correction - GATE_GAIN * self.blend(inputs) * median[:, 0]) * found
+        median = quantiles[:, _centre(levels)]  # (B, H)
+        correction = (correction - GATE_GAIN * self.blend(inputs) * median) * found
         log_scale = self.spread(inputs).unflatten(-1, (2, self.horizon)) * found[:, None]
-        scale = torch.exp(SPREAD_LIMIT * torch.tanh(log_scale / SPREAD_LIMIT))
-        upper = torch.tensor(
-            [float(i > centre) for i in range(len(levels))],
-            dtype=quantiles.dtype,
-            device=quantiles.device,
-        )[None, :, None]  # (1, Q, 1)
-        side_scale = scale[:, :1] * (1 - upper) + scale[:, 1:] * upper  # (B, Q, H)
-        return median + side_scale * (quantiles - median) + correction.unsqueeze(1)
+        return _moved_band(quantiles, levels, median + correction, log_scale)
+
+
+def _centre(levels: Sequence[float]) -> int:
+    """The index of the level closest to the median."""
+    return min(range(len(levels)), key=lambda i: abs(levels[i] - 0.5))
+
+
+def _moved_band(
+    quantiles: torch.Tensor, levels: Sequence[float], median: torch.Tensor, log_scale: torch.Tensor
+) -> torch.Tensor:
+    """``quantiles`` (B, Q, H) re-centred on ``median`` (B, H), each side of the band around the
+    old median scaled by ``exp(SPREAD_LIMIT * tanh(log_scale / SPREAD_LIMIT))`` (log_scale
+    (B, 2, H): lower side, upper side), so the quantiles keep their order."""
+    centre = _centre(levels)
+    old = quantiles[:, centre : centre + 1]  # (B, 1, H)
+    scale = torch.exp(SPREAD_LIMIT * torch.tanh(log_scale / SPREAD_LIMIT))
+    upper = torch.tensor(
+        [float(i > centre) for i in range(len(levels))],
+        dtype=quantiles.dtype,
+        device=quantiles.device,
+    )[None, :, None]  # (1, Q, 1)
+    side_scale = scale[:, :1] * (1 - upper) + scale[:, 1:] * upper  # (B, Q, H)
+    return median.unsqueeze(1) + side_scale * (quantiles - old)
+
+
+class MixingGate(nn.Module):
+    """The constrained gate (``seasonal_gate = "mix"``): per step, the median moves by a trust
+    ``a = sigmoid(GATE_GAIN * Linear(inputs))`` towards ``sum_r w_r * reference_r`` with softmax
+    weights ``w`` (``choice``) over the four references of ``seasonal_references(drift=True)``:
+    ``median + a * (mix - median)``. ``spread`` and ``embed`` as in :class:`SeasonalGate`; the
+    inputs add ``log(fit)`` to the features (a clean cycle's copy error is 100x smaller than a
+    noisy one's, which the linear fit feature barely tells apart). Where it acts, the quantile
+    levels come out sorted (the network's heads can cross). ``masked``: only where a period was
+    found.
+
+    Starts with a trust of sigmoid(TRUST_START) = 0.25% and equal weights: nearly the network's
+    forecast (exactly it where masked).
+    """
+
+    num_references = MIX_REFERENCES
+
+    def __init__(self, d_model: int, horizon: int, masked: bool = False) -> None:
+        super().__init__()
+        self.horizon = horizon
+        self.masked = masked
+        self.trust = nn.Linear(d_model + MIX_FEATURES, horizon)
+        self.choice = nn.Linear(d_model + MIX_FEATURES, MIX_REFERENCES * horizon)
+        self.spread = nn.Linear(d_model + MIX_FEATURES, 2 * horizon)
+        self.embed = nn.Linear(MIX_FEATURES, d_model)
+        self.reset_parameters()
+
+    found = SeasonalGate.found
+
+    @staticmethod
+    def gate_features(features: torch.Tensor) -> torch.Tensor:
+        """(B, MIX_FEATURES): the features and the log of the in-sample fit, scaled to about
+        [0, 1] (1 at an exact copy, 0 at a fit of 1 standardised unit or worse)."""
+        fit = features[:, FIT_FEATURE : FIT_FEATURE + 1] * MAX_FIT
+        log_fit = (torch.log10(fit + LOG_FIT_FLOOR) / math.log10(LOG_FIT_FLOOR)).clamp(0, 1)
+        return torch.cat([features, log_fit], dim=-1)
+
+    def start_embedding(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, 1, d): what the gate adds to the decoder's start token (zero where masked)."""
+        return (self.embed(self.gate_features(features)) * self.found(features))[:, None]
+
+    def reset_parameters(self) -> None:
+        for layer in (self.trust, self.choice, self.spread, self.embed):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        nn.init.constant_(self.trust.bias, TRUST_START / GATE_GAIN)
+
+    def inputs(self, hidden: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """(B, d + MIX_FEATURES): what the gate's parts read."""
+        return torch.cat([hidden, self.gate_features(features).to(hidden.dtype)], dim=-1)
+
+    def weights(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The trust (B, H) and the references' weights (B, R, H) from :meth:`inputs`."""
+        trust = torch.sigmoid(GATE_GAIN * self.trust(inputs))
+        choice = GATE_GAIN * self.choice(inputs).unflatten(-1, (MIX_REFERENCES, self.horizon))
+        return trust, torch.softmax(choice, dim=1)
+
+    def forward(
+        self,
+        quantiles: torch.Tensor,
+        levels: Sequence[float],
+        hidden: torch.Tensor,
+        features: torch.Tensor,
+        references: torch.Tensor,
+    ) -> torch.Tensor:
+        """``quantiles`` (B, Q, H) with the median moved towards the references' mixture and the
+        band around it rescaled, from the decoder state ``hidden`` (B, d) and ``features``."""
+        found = self.found(features).to(hidden.dtype)  # (B, 1)
+        inputs = self.inputs(hidden, features)
+        trust, weights = self.weights(inputs)
+        mix = (weights * references.to(weights.dtype)).sum(dim=1)  # (B, H)
+        median = quantiles[:, _centre(levels)]
+        moved = median + trust * found * (mix - median)
+        log_scale = self.spread(inputs).unflatten(-1, (2, self.horizon)) * found[:, None]
+        band = _moved_band(quantiles, levels, moved, log_scale)
+        # the network's own quantile heads can cross (the published Bolt's too); moving the median
+        # and narrowing the band around it keeps a crossing, so the levels are sorted (where the
+        # gate acts: elsewhere the network's forecast is left exactly as it was)
+        return torch.where(found[:, :, None] > 0, band.sort(dim=1).values, band)
+
+
+def seasonal_gate(kind: str, d_model: int, horizon: int, masked: bool) -> nn.Module:
+    """A zero-started gate of ``kind`` (one of :data:`GATE_KINDS`)."""
+    if kind == "additive":
+        return SeasonalGate(d_model, horizon, masked=masked)
+    if kind == "mix":
+        return MixingGate(d_model, horizon, masked=masked)
+    raise ValueError(f"unknown seasonal gate {kind!r}; known: {GATE_KINDS}")

@@ -360,7 +360,12 @@ class GluonTSDeepBaseline:
     defaults except a context of ``context_multiple * prediction_length`` steps for PatchTST
     and DLinear (patch length 16 for PatchTST).
 
-    The budget per dataset is fixed: ``max_epochs`` x ``num_batches_per_epoch`` batches. With a
+    The budget per dataset is fixed: ``max_epochs`` x ``num_batches_per_epoch`` batches; the
+    epoch with the lowest training loss is kept (GluonTS's default). With
+    ``early_stopping_patience`` (the paper's protocol instead): each series' last
+    ``prediction_length`` points are held out of training as validation data, the epoch with the
+    lowest validation loss is kept, and training stops after that many epochs without a better
+    one. With a
     ``time_limit`` (seconds of training per dataset), a dataset whose budget does not fit raises
     :class:`~chronos_pkg.eval.harness.OverBudget` and the benchmark writes an explicit row for
     it; :meth:`report` gives the training and forecasting seconds of the last dataset.
@@ -380,9 +385,13 @@ class GluonTSDeepBaseline:
         seed: int = 0,
         estimator_kwargs: dict[str, Any] | None = None,
         time_limit: float | None = None,
+        early_stopping_patience: int | None = None,
     ) -> None:
         if model not in self.MODELS:
             raise ValueError(f"unknown deep baseline {model!r}; known: {list(self.MODELS)}")
+        if early_stopping_patience is not None and early_stopping_patience < 1:
+            raise ValueError(f"early_stopping_patience must be >= 1, got {early_stopping_patience}")
+        self.early_stopping_patience = early_stopping_patience
         if time_limit is not None and time_limit <= 0:
             raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}")
         self.model = model
@@ -408,6 +417,11 @@ class GluonTSDeepBaseline:
         }
         if self.time_limit is not None:
             trainer["max_time"] = timedelta(seconds=self.time_limit)
+        if self.early_stopping_patience is not None:
+            from lightning.pytorch.callbacks import EarlyStopping
+
+            stop = EarlyStopping(monitor="val_loss", patience=self.early_stopping_patience)
+            trainer["callbacks"] = [stop]
         common = {
             "prediction_length": prediction_length,
             "num_batches_per_epoch": self.num_batches_per_epoch,
@@ -464,7 +478,18 @@ class GluonTSDeepBaseline:
         # GluonTS keeps the best epoch through a checkpoint file: keep those out of the cwd
         with tempfile.TemporaryDirectory(prefix="chronos_pkg_baseline_") as root:
             estimator = self._estimator(self.freq, prediction_length, root)
-            output = estimator.train_model(self._entries(series, start_timestamps), cache_data=True)
+            entries = self._entries(series, start_timestamps)
+            validation = None
+            if self.early_stopping_patience is not None:
+                # train on all but the last prediction_length points; validate on the whole
+                # series (GluonTS scores the windows that end in the held-out points)
+                validation = entries
+                entries = [
+                    {**e, "target": e["target"][:-prediction_length]}
+                    for e in entries
+                    if len(e["target"]) > prediction_length
+                ]
+            output = estimator.train_model(entries, validation_data=validation, cache_data=True)
         seconds = time.perf_counter() - started
         epochs = int(output.trainer.current_epoch)
         self.timings = {
@@ -473,7 +498,11 @@ class GluonTSDeepBaseline:
             "batches": int(output.trainer.global_step),
             "predict_seconds": 0.0,
         }
-        if self.time_limit is not None and epochs < self.max_epochs:
+        stopped_early = self.early_stopping_patience is not None and bool(
+            output.trainer.should_stop
+        )
+        self.timings["stopped_early"] = stopped_early
+        if self.time_limit is not None and epochs < self.max_epochs and not stopped_early:
             raise OverBudget(
                 f"over budget: trained {epochs} of {self.max_epochs} epochs in {seconds:.0f} s "
                 f"(limit {self.time_limit:g} s)"
@@ -487,6 +516,7 @@ class GluonTSDeepBaseline:
             "max_epochs": self.max_epochs,
             "num_batches_per_epoch": self.num_batches_per_epoch,
             "time_limit_s": self.time_limit,
+            "early_stopping_patience": self.early_stopping_patience,
         }
         return {**budget, **self.timings}
 

@@ -83,6 +83,7 @@ class FineTunedForecaster:
             "fine_tune_best_step": result.best_step,
             "fine_tune_loss": [round(result.start_loss, 5), round(result.best_loss, 5)],
             "fine_tune_metric": result.metric,
+            "fine_tune_confidence": result.confidence,
         }
 
     def predict_quantiles(self, inputs: Any, prediction_length: int, *args: Any, **kwargs: Any):

@@ -35,6 +35,7 @@ BOLT_OPTION_KEYS = (
     "use_reg_token",
     "seasonal_reference",
     "seasonal_mask",
+    "seasonal_gate",
     "missing_augmentation",
     "target_clip",
 )
@@ -46,7 +47,8 @@ class BoltTask(TrainingTask):
     ``model_config.options`` may set ``input_patch_size``, ``quantiles``, ``use_reg_token``,
     ``seasonal_reference`` (add the gated detected-period reference, :mod:`chronos_pkg.bolt.seasonal`;
     a checkpoint without it gains a zero gate when fine-tuned), ``seasonal_mask`` (the gate acts
-    only where a period was found), ``missing_augmentation`` (blank observations at random, default off) and ``target_clip``
+    only where a period was found), ``seasonal_gate`` ("additive" or "mix"; a checkpoint with a
+    gate of the other kind gets a fresh one of this kind, the rest kept), ``missing_augmentation`` (blank observations at random, default off) and ``target_clip``
     (clamp standardised targets to +/- this in the loss, default off); ``model_config.network``
     sets T5 fields (``d_model``, ``num_layers``, ``dropout_rate``...) over ``size``.
     """
@@ -72,6 +74,8 @@ class BoltTask(TrainingTask):
         ):
             raise ValueError(f"model.options.target_clip must be a positive number, got {clip!r}")
         self.target_clip = None if clip is None else float(clip)
+        # a gate kind only when asked for: a run from a gated checkpoint keeps its kind otherwise
+        self.gate_kind = options.get("seasonal_gate")
         patch_size = options.pop("input_patch_size", 16)
         self.bolt_config = ChronosBoltConfig(
             context_length=model_config.context_length,
@@ -89,7 +93,9 @@ class BoltTask(TrainingTask):
             ).train()
         model = load_bolt_model(init_from)
         if self.bolt_config.seasonal_reference:
-            model = with_seasonal_reference(model, masked=self.bolt_config.seasonal_mask)
+            model = with_seasonal_reference(
+                model, masked=self.bolt_config.seasonal_mask, kind=self.gate_kind
+            )
         saved = model.bolt_config
         same_head = (saved.prediction_length, saved.quantiles, saved.input_patch_size) == (
             self.bolt_config.prediction_length,

@@ -49,6 +49,7 @@ COLUMNS = (
     "batch_size",
     "finetune_mode",
     "validation_metric",
+    "guard_confidence",
     "WQL",
     "MASE",
     "seconds",
@@ -62,14 +63,18 @@ def setting_name(
     batch_size: int,
     finetune_mode: str = "full",
     validation_metric: str = "loss",
+    guard_confidence: float = 0.0,
 ) -> str:
     """A setting's label in the results, e.g. ``lr=0.0001,steps=300,batch=32`` (with
     ``,mode=decoder`` for a mode other than full, ``,val=wql`` for a validation metric other
-    than the training loss, which the first sweeps used)."""
+    than the training loss, which the first sweeps used, and ``,guard=0.9`` for a guard
+    confidence above 0, which they did not have)."""
     name = f"lr={learning_rate:g},steps={num_steps},batch={batch_size}"
     if finetune_mode != "full":
         name += f",mode={finetune_mode}"
-    return name if validation_metric == "loss" else f"{name},val={validation_metric}"
+    if validation_metric != "loss":
+        name += f",val={validation_metric}"
+    return name if guard_confidence == 0 else f"{name},guard={guard_confidence:g}"
 
 
 def summarize_sweep(results: pd.DataFrame) -> pd.DataFrame:
@@ -126,7 +131,7 @@ def _score_row(forecaster, item: ValidationSet, setting: str, **values) -> dict:
 def sweep(
     model: str,
     sets: Sequence[ValidationSet],
-    settings: Sequence[tuple[float, int, int, str, str]],
+    settings: Sequence[tuple[float, int, int, str, str, float]],
     output: Path,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -142,8 +147,8 @@ def sweep(
         for name, forecaster in plain.items():
             if (item.config.name, name) not in done:
                 _append(output, _score_row(forecaster, item, name))
-        for lr, steps, batch, mode, metric in settings:
-            name = setting_name(lr, steps, batch, mode, metric)
+        for lr, steps, batch, mode, metric, guard in settings:
+            name = setting_name(lr, steps, batch, mode, metric, guard)
             if (item.config.name, name) in done:
                 continue
             values = {
@@ -152,6 +157,7 @@ def sweep(
                 "batch_size": batch,
                 "finetune_mode": mode,
                 "validation_metric": metric,
+                "guard_confidence": guard,
             }
             tuned = build_forecaster(model, fine_tune={**values, "seed": seed})
             row = _score_row(tuned, item, name, **values)
@@ -194,6 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=["loss"],
         help="what picks the kept weights: wql and/or loss (the training loss)",
     )
+    parser.add_argument(
+        "--guard-confidences",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        help="share of series resamples the gain must hold in (0: any gain is kept)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", required=True, help="CSV of per-dataset scores (resumable)")
     args = parser.parse_args(argv)
@@ -215,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.batch_sizes,
             args.modes,
             args.validation_metrics,
+            args.guard_confidences,
         )
     )
     results = sweep(args.model, sets, settings, Path(args.output), args.seed)

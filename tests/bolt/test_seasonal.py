@@ -214,3 +214,77 @@ def test_seasonal_mask_needs_the_gate_and_is_written_only_when_on() -> None:
     both = ChronosBoltConfig(seasonal_reference=True, seasonal_mask=True).to_dict()
     assert both["seasonal_mask"] is True
     assert ChronosBoltConfig.from_dict(both).seasonal_mask
+
+
+def test_drift_references_carry_the_cycle_along_the_trend() -> None:
+    """On an exact cycle plus a line, the drifted references are about the future (the
+    least-squares slope is the line's up to the cycle's small tilt), the plain ones lag it."""
+    cycle = torch.tensor([0.0, 2.0, 1.0, -1.0, -2.0])
+    t = torch.arange(60.0)
+    x = (0.3 * t + cycle.repeat(12))[None]
+    refs = seasonal_references(x, torch.tensor([5]), horizon=8, drift=True)
+    assert refs.shape == (1, 4, 8)
+    future = 0.3 * torch.arange(60.0, 68.0) + cycle.repeat(2)[:8]
+    torch.testing.assert_close(refs[0, 2], future, atol=0.1, rtol=0)
+    torch.testing.assert_close(refs[0, 3], future, atol=0.1, rtol=0)
+    assert (refs[0, 0] - future).abs().min() > 1.0  # one cycle's trend behind
+    torch.testing.assert_close(refs[0, :2], seasonal_references(x, torch.tensor([5]), 8)[0])
+
+
+def test_mix_gate_config_and_round_trip(tmp_path) -> None:
+    with pytest.raises(ValueError, match="seasonal_gate must be one of"):
+        ChronosBoltConfig(seasonal_reference=True, seasonal_gate="linear")
+    with pytest.raises(ValueError, match="seasonal_gate needs seasonal_reference"):
+        ChronosBoltConfig(seasonal_gate="mix")
+    assert "seasonal_gate" not in ChronosBoltConfig(seasonal_reference=True).to_dict()
+    model = with_seasonal_reference(micro_model(False), masked=True, kind="mix")
+    assert model.bolt_config.seasonal_gate == "mix"
+    with torch.no_grad():
+        for param in model.seasonal_gate.parameters():
+            param.normal_(0, 0.05)
+    directory = save_bolt_checkpoint(model, tmp_path / "ckpt")
+    config = json.loads((directory / "config.json").read_text())
+    assert config["chronos_config"]["seasonal_gate"] == "mix"
+    context = torch.tensor(np.stack([periodic(7, 100), periodic(12, 100)]), dtype=torch.float32)
+    torch.testing.assert_close(
+        load_bolt_model(directory).forecast(context), model.forecast(context)
+    )
+
+
+def test_a_fresh_mix_gate_barely_moves_the_forecast_and_replaces_another_kind() -> None:
+    plain = micro_model(False)
+    additive = with_seasonal_reference(plain)
+    with torch.no_grad():
+        additive.seasonal_gate.proj.bias.fill_(0.05)
+    mix = with_seasonal_reference(additive, kind="mix")
+    assert type(mix.seasonal_gate).__name__ == "MixingGate"
+    context = torch.tensor(periodic(7, 100)[None] * 4 + 3, dtype=torch.float32)
+    before, after = plain.forecast(context), mix.forecast(context)
+    # the random micro network's quantile heads cross; where the gate acts they come out sorted
+    before = before.sort(dim=1).values
+    assert (after - before).abs().max() < 0.01 * (before - before.mean()).abs().max()
+    assert (additive.forecast(context) - before).abs().max() > 0.1  # the old gate acted...
+    assert with_seasonal_reference(mix) is mix  # ...and is gone; the same kind is kept as is
+
+
+def test_full_trust_in_the_last_cycle_forecasts_seasonal_naive_with_the_band_kept() -> None:
+    """Trust 1 and all weight on ``last``: the median is Seasonal Naive at the detected period
+    in the series' units; the band around it keeps the network's width (its levels sorted); a
+    series without a period (masked) keeps the network's forecast exactly."""
+    plain = micro_model(False)
+    mix = with_seasonal_reference(plain, masked=True, kind="mix")
+    horizon = mix.bolt_config.prediction_length
+    with torch.no_grad():
+        mix.seasonal_gate.trust.bias.fill_(3.0)  # sigmoid(30)
+        mix.seasonal_gate.choice.bias[:horizon] = 3.0  # reference 0 ('last'): softmax ~1
+    walk = np.cumsum(np.random.default_rng(0).normal(size=64))
+    series = periodic(6, 64, noise=0.0) * 3 + 10
+    context = torch.tensor(np.stack([series, walk]), dtype=torch.float32)
+    before, after = plain.forecast(context), mix.forecast(context)
+    centre = mix.bolt_config.quantiles.index(0.5)
+    naive = torch.tensor(series[-6:], dtype=torch.float32).repeat(2)[:horizon]
+    # the network's band moved onto Seasonal Naive, its levels sorted (the random micro
+    # network's heads cross)
+    expected = (naive[None] + before[0] - before[0, centre]).sort(dim=0).values
+    torch.testing.assert_close(after[0], expected, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(after[1], before[1])

@@ -265,6 +265,42 @@ def test_deep_baseline_over_its_time_limit_raises_over_budget():
         GluonTSDeepBaseline("dlinear", time_limit=0)
 
 
+def test_deep_baseline_with_early_stopping_validates_on_the_held_out_tail(monkeypatch):
+    """The paper's protocol: training sees each series without its last prediction_length
+    points, validation the whole series; training stops once the validation loss stalls."""
+    pytest.importorskip("lightning")
+    pytest.importorskip("gluonts.torch")
+    from gluonts.torch.model.estimator import PyTorchLightningEstimator
+
+    seen = {}
+    original = PyTorchLightningEstimator.train_model
+
+    def spy(self, training_data, validation_data=None, **kwargs):
+        seen["train"] = [len(e["target"]) for e in training_data]
+        seen["validation"] = [len(e["target"]) for e in validation_data]
+        return original(self, training_data, validation_data=validation_data, **kwargs)
+
+    monkeypatch.setattr(PyTorchLightningEstimator, "train_model", spy)
+    data = series_from_table("toy", toy_table(length=48))
+    model = GluonTSDeepBaseline(
+        "dlinear",
+        max_epochs=200,
+        num_batches_per_epoch=2,
+        context_multiple=2,
+        accelerator="cpu",
+        early_stopping_patience=1,
+        time_limit=600,
+    )
+    model.fit(data.targets, freq="D", prediction_length=6)
+    assert seen["validation"] == [len(t) for t in data.targets]
+    assert seen["train"] == [len(t) - 6 for t in data.targets]
+    report = model.report()
+    assert report["early_stopping_patience"] == 1
+    assert report["stopped_early"] and report["epochs"] < 200  # no over-budget error either
+    with pytest.raises(ValueError, match="early_stopping_patience"):
+        GluonTSDeepBaseline("dlinear", early_stopping_patience=0)
+
+
 @pytest.mark.parametrize(
     "inputs, error, match",
     [

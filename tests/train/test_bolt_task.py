@@ -89,6 +89,27 @@ def test_init_from_a_plain_checkpoint_with_a_masked_gate(tmp_path: Path) -> None
         _task(seasonal_mask=True)
 
 
+def test_a_gate_kind_is_kept_unless_asked_for(tmp_path: Path) -> None:
+    """``seasonal_gate: mix`` replaces an additive gate (the network kept); a later run from the
+    mix checkpoint that does not name a kind keeps the trained mix gate."""
+    additive = _task(seasonal_reference=True, seasonal_mask=True)
+    base = additive.build_model()
+    additive.save(base, tmp_path / "additive", {"step": 3})
+    mix_task = _task(seasonal_reference=True, seasonal_mask=True, seasonal_gate="mix")
+    mix = mix_task.build_model(init_from=tmp_path / "additive")
+    assert type(mix.seasonal_gate).__name__ == "MixingGate"
+    assert mix_task.bolt_config.seasonal_gate == "mix"
+    shared = mix.input_patch_embedding.hidden_layer.weight
+    assert torch.equal(shared, base.input_patch_embedding.hidden_layer.weight)
+    with torch.no_grad():
+        mix.seasonal_gate.trust.bias.fill_(0.3)
+    mix_task.save(mix, tmp_path / "mix", {"step": 4})
+    again = _task(seasonal_reference=True, seasonal_mask=True).build_model(
+        init_from=tmp_path / "mix"
+    )
+    assert torch.equal(again.seasonal_gate.trust.bias, mix.seasonal_gate.trust.bias)
+
+
 def test_init_from_checkpoint(tmp_path: Path) -> None:
     task = _task()
     model = task.build_model()

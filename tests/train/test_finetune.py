@@ -285,3 +285,49 @@ def test_decoder_mode_keeps_a_seasonal_gate_and_decoder_plus_gate_trains_it(bolt
         if not torch.equal(v, gate[k])
     ]
     assert moved
+
+
+def test_series_wql_parts_sum_to_the_wql() -> None:
+    from chronos_pkg.eval.metrics import weighted_quantile_loss
+    from chronos_pkg.train.finetune import series_wql_parts
+
+    rng = np.random.default_rng(0)
+    levels = [0.1, 0.5, 0.9]
+    target = rng.normal(5, 2, size=(7, 6))
+    quantiles = np.sort(target[..., None] + rng.normal(size=(7, 6, 3)), axis=-1)
+    target[2, :3] = np.nan
+    parts = series_wql_parts(target, quantiles, levels)
+    assert parts.shape == (7,) and (parts >= 0).all()
+    assert parts.sum() == pytest.approx(weighted_quantile_loss(target, quantiles, levels))
+
+
+def test_gain_confidence_tells_a_broad_gain_from_one_carried_by_a_series() -> None:
+    from chronos_pkg.train.finetune import gain_confidence
+
+    rng = np.random.default_rng(1)
+    start = rng.uniform(1.0, 2.0, size=40)
+    broad = start * rng.uniform(0.85, 0.99, size=40)  # every series a little better
+    assert gain_confidence(start, broad) > 0.99
+    one = start * 1.05  # 39 series 5% worse, one far better: the sum still improves
+    one[0] = start[0] - 0.06 * start.sum()
+    assert one.sum() < start.sum()
+    assert gain_confidence(start, one) < 0.7
+    assert gain_confidence(start, one, seed=3) == gain_confidence(start, one, seed=3)
+    assert gain_confidence(np.array([1.0]), np.array([0.5])) == 1.0
+
+
+def test_a_gain_that_fails_the_guard_returns_the_starting_weights(bolt, monkeypatch) -> None:
+    from chronos_pkg.train import finetune
+
+    monkeypatch.setattr(finetune, "gain_confidence", lambda start, best, seed=0: 0.5)
+    series = seasonal()
+    kwargs = dict(prediction_length=8, num_steps=30, learning_rate=3e-3, progress=False)
+    with pytest.warns(UserWarning, match="only 50% of resamples"):
+        guarded = bolt.fit(series, **kwargs)
+    assert guarded.fit_result.confidence == 0.5 and guarded.fit_result.best_step == 0
+    assert guarded.fit_result.best_loss == guarded.fit_result.start_loss
+    torch.testing.assert_close(forecast(guarded, series), forecast(bolt, series))
+    kept = bolt.fit(series, guard_confidence=0.4, **kwargs)
+    assert kept.fit_result.best_step > 0 and kept.fit_result.confidence == 0.5
+    with pytest.raises(ValueError, match="guard_confidence must lie in"):
+        bolt.fit(series, guard_confidence=1.5, **kwargs)

@@ -65,15 +65,18 @@ def test_sweep_passes_each_setting_to_fit_and_resumes(tmp_path, monkeypatch) -> 
     )
     item = SimpleNamespace(config=SimpleNamespace(name="set"), dataset=None)
     output = tmp_path / "sweep.csv"
-    settings = [(1e-4, 100, 32, "full", "loss"), (3e-4, 100, 32, "decoder", "wql")]
+    settings = [(1e-4, 100, 32, "full", "loss", 0.0), (3e-4, 100, 32, "decoder", "wql", 0.9)]
     results = finetune_sweep.sweep("m", [item], settings, output)
     tuned = [kwargs for kwargs in built if kwargs]
     assert [k["finetune_mode"] for k in tuned] == ["full", "decoder"]
     assert [k["learning_rate"] for k in tuned] == [1e-4, 3e-4]
     assert [k["validation_metric"] for k in tuned] == ["loss", "wql"]
-    decoder = results[results["setting"] == setting_name(3e-4, 100, 32, "decoder", "wql")].iloc[0]
+    assert [k["guard_confidence"] for k in tuned] == [0.0, 0.9]
+    name = setting_name(3e-4, 100, 32, "decoder", "wql", 0.9)
+    decoder = results[results["setting"] == name].iloc[0]
     assert decoder["finetune_mode"] == "decoder" and decoder["best_step"] == 3
-    assert decoder["setting"].endswith(",mode=decoder,val=wql")
+    assert decoder["setting"].endswith(",mode=decoder,val=wql,guard=0.9")
+    assert decoder["guard_confidence"] == 0.9
     assert len(results) == 4  # seasonal naive, zero-shot, two settings
     built.clear()
     finetune_sweep.sweep("m", [item], settings, output)  # everything done: nothing rebuilt

@@ -279,6 +279,21 @@ def _summary_line(scores: pd.DataFrame, baseline: pd.DataFrame) -> str:
     return f"WQL {summary['WQL']:.4f}  MASE {summary['MASE']:.4f}  ({summary['datasets']} datasets)"
 
 
+def _print_scores(
+    name: str,
+    scores: pd.DataFrame,
+    baseline: pd.DataFrame,
+    groups: dict[str, set[str]],
+    probe: dict[str, float] | None = None,
+) -> None:
+    print(f"{name}: {_summary_line(scores, baseline)} (relative to Seasonal Naive)")
+    if probe is not None:
+        print(f"  {format_summary('seasonal probe', probe)}")
+    if len(groups) > 1:
+        for group, members in groups.items():
+            print(f"  {group}: {_summary_line(scores[scores['dataset'].isin(members)], baseline)}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m chronos_pkg.train.validation",
@@ -303,6 +318,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(default {MIN_WINDOWS}; 1: the last window of each series, as before run6)",
     )
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument(
+        "--baselines",
+        nargs="*",
+        default=[],
+        help="baselines (e.g. auto-theta auto-ets) scored beside the models for comparison: "
+        "printed and written, but no part of the ship rule and not probed",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -323,13 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         forecaster = build_forecaster(model)
         scores = score(forecaster, sets, args.batch_size)
         probe = summarize(probe_cells(forecaster))
-        print(f"{model}: {_summary_line(scores, baseline)} (relative to Seasonal Naive)")
-        print(f"  {format_summary('seasonal probe', probe)}")
-        if len(groups) > 1:
-            for name, members in groups.items():
-                print(
-                    f"  {name}: {_summary_line(scores[scores['dataset'].isin(members)], baseline)}"
-                )
+        _print_scores(model, scores, baseline, groups, probe)
         if incumbent is None:
             incumbent, incumbent_probe = scores, probe
         else:
@@ -339,6 +355,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             verdict = "yes" if decision.ship else "no: " + "; ".join(decision.reasons)
             print(f"  replaces {args.model[0]}: {verdict}")
         tables.append(scores.assign(model=model))
+    for name in args.baselines:
+        scores = score(build_forecaster(name), sets, args.batch_size)
+        _print_scores(name, scores, baseline, groups)
+        tables.append(scores.assign(model=name))
     if args.output:
         Path(os.path.dirname(os.path.abspath(args.output))).mkdir(parents=True, exist_ok=True)
         pd.concat(tables).to_csv(args.output, index=False)

@@ -190,6 +190,12 @@ def test_cli_scores_a_checkpoint(
     assert set(table["dataset"]) == {"daily", "yearly", "daily_weekly"}
     assert (table["windows"] >= table["series"]).all()
     assert np.isfinite(table[["WQL", "MASE"]].to_numpy()).all()
+    # baselines beside the model: scored and written, no verdict, no probe
+    assert main([*args, "--model", str(tmp_path / "ckpt"), "--baselines", "naive"]) == 0
+    printed = capsys.readouterr().out
+    assert "\nnaive: WQL" in printed and "replaces" not in printed
+    assert printed.count("seasonal probe") == 1
+    assert "naive" in set(pd.read_csv(out)["model"])
 
 
 def test_whole_validation_datasets_are_held_out_with_their_copies(config_path: Path) -> None:

@@ -213,9 +213,11 @@ def seasonal_references(
     steps = torch.arange(horizon, device=x.device)
     p = period.clamp(min=1)[:, None]
     last_index = length - p + steps[None, :] % p  # (B, H)
-    # steps from the last cycle's source value to its target: one cycle, plus the cycles ahead
-    span = (p * (1 + steps[None, :] // p)).float()  # (B, H)
-    slope = _line(x, ~torch.isnan(x)).slope if drift else torch.zeros(len(x), 1, device=x.device)
+    slope = span = None
+    if drift:
+        slope = _line(x, ~torch.isnan(x)).slope  # (B, 1)
+        # steps from the last cycle's source value to its target: one cycle, plus cycles ahead
+        span = (p * (1 + steps[None, :] // p)).float()  # (B, H)
     total = torch.zeros(len(x), horizon, device=x.device)
     moved = torch.zeros_like(total)
     seen = torch.zeros_like(total)
@@ -229,12 +231,13 @@ def seasonal_references(
         if last is None:
             last = torch.where(valid, values, float("nan"))
         total += values
-        moved += torch.where(valid, slope * (span + c * p), 0.0)
+        if slope is not None:
+            moved += torch.where(valid, slope * (span + c * p), 0.0)
         seen += valid.float()
     mean = torch.where(seen > 0, total / seen.clamp(min=1), 0.0)
     last_missing = torch.isnan(last)
     last = torch.where(last_missing, mean, last)
-    if not drift:
+    if slope is None:
         return torch.stack([last, mean], dim=1)
     mean_drift = mean + torch.where(seen > 0, moved / seen.clamp(min=1), 0.0)
     last_drift = torch.where(last_missing, mean_drift, last + slope * span)
@@ -252,7 +255,34 @@ def seasonal_features(
     return torch.stack([seasonality.strength, cycles / max_cycles, found, fit], dim=-1)
 
 
-class SeasonalGate(nn.Module):
+class _Gate(nn.Module):
+    """What both gate kinds share: the horizon, the mask (:meth:`found`) and the start-token
+    embedding of the gate's features (:meth:`gate_features`, the features as they are unless a
+    kind adds its own)."""
+
+    embed: nn.Linear
+
+    def __init__(self, horizon: int, masked: bool) -> None:
+        super().__init__()
+        self.horizon = horizon
+        self.masked = masked
+
+    def found(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, 1): 1 where the gate may act (a masked gate: where a period was found), else 0."""
+        if not self.masked:
+            return torch.ones_like(features[:, :1])
+        return features[:, FOUND_FEATURE : FOUND_FEATURE + 1]
+
+    def gate_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The features the gate's parts read."""
+        return features
+
+    def start_embedding(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, 1, d): what the gate adds to the decoder's start token (zero where masked)."""
+        return (self.embed(self.gate_features(features)) * self.found(features))[:, None]
+
+
+class SeasonalGate(_Gate):
     """Per-step weights of the references: ``GATE_GAIN * Linear([decoder state, features])``;
     per-step weights of the network's own median taken away (``blend``, same gain); per-side,
     per-step scales of the band around the median (``spread``); ``embed`` also tells the decoder
@@ -265,24 +295,12 @@ class SeasonalGate(nn.Module):
     num_references = NUM_REFERENCES
 
     def __init__(self, d_model: int, horizon: int, masked: bool = False) -> None:
-        super().__init__()
-        self.horizon = horizon
-        self.masked = masked
+        super().__init__(horizon, masked)
         self.proj = nn.Linear(d_model + NUM_FEATURES, NUM_REFERENCES * horizon)
         self.blend = nn.Linear(d_model + NUM_FEATURES, horizon)
         self.spread = nn.Linear(d_model + NUM_FEATURES, 2 * horizon)
         self.embed = nn.Linear(NUM_FEATURES, d_model)
         self.reset_parameters()
-
-    def found(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, 1): 1 where the gate may act (a masked gate: where a period was found), else 0."""
-        if not self.masked:
-            return torch.ones_like(features[:, :1])
-        return features[:, FOUND_FEATURE : FOUND_FEATURE + 1]
-
-    def start_embedding(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, 1, d): what the gate adds to the decoder's start token (zero where masked)."""
-        return (self.embed(features) * self.found(features))[:, None]
 
     def reset_parameters(self) -> None:
         for layer in (self.proj, self.blend, self.spread, self.embed):
@@ -334,7 +352,7 @@ def _moved_band(
     return median.unsqueeze(1) + side_scale * (quantiles - old)
 
 
-class MixingGate(nn.Module):
+class MixingGate(_Gate):
     """The constrained gate (``seasonal_gate = "mix"``): per step, the median moves by a trust
     ``a = sigmoid(GATE_GAIN * Linear(inputs))`` towards ``sum_r w_r * reference_r`` with softmax
     weights ``w`` (``choice``) over the four references of ``seasonal_references(drift=True)``:
@@ -351,28 +369,19 @@ class MixingGate(nn.Module):
     num_references = MIX_REFERENCES
 
     def __init__(self, d_model: int, horizon: int, masked: bool = False) -> None:
-        super().__init__()
-        self.horizon = horizon
-        self.masked = masked
+        super().__init__(horizon, masked)
         self.trust = nn.Linear(d_model + MIX_FEATURES, horizon)
         self.choice = nn.Linear(d_model + MIX_FEATURES, MIX_REFERENCES * horizon)
         self.spread = nn.Linear(d_model + MIX_FEATURES, 2 * horizon)
         self.embed = nn.Linear(MIX_FEATURES, d_model)
         self.reset_parameters()
 
-    found = SeasonalGate.found
-
-    @staticmethod
-    def gate_features(features: torch.Tensor) -> torch.Tensor:
+    def gate_features(self, features: torch.Tensor) -> torch.Tensor:
         """(B, MIX_FEATURES): the features and the log of the in-sample fit, scaled to about
         [0, 1] (1 at an exact copy, 0 at a fit of 1 standardised unit or worse)."""
         fit = features[:, FIT_FEATURE : FIT_FEATURE + 1] * MAX_FIT
         log_fit = (torch.log10(fit + LOG_FIT_FLOOR) / math.log10(LOG_FIT_FLOOR)).clamp(0, 1)
         return torch.cat([features, log_fit], dim=-1)
-
-    def start_embedding(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, 1, d): what the gate adds to the decoder's start token (zero where masked)."""
-        return (self.embed(self.gate_features(features)) * self.found(features))[:, None]
 
     def reset_parameters(self) -> None:
         for layer in (self.trust, self.choice, self.spread, self.embed):

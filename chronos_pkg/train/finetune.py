@@ -254,8 +254,6 @@ def gain_confidence(
     """Share of resamples of the series (with replacement) in which the summed ``best`` parts
     are below the summed ``start`` parts: how consistently the gain holds across series."""
     start, best = np.asarray(start, np.float64), np.asarray(best, np.float64)
-    if len(start) == 1:
-        return float(best[0] < start[0])
     rng = np.random.default_rng(seed)
     wins = 0
     for chunk in np.array_split(np.arange(resamples), max(1, resamples * len(start) // 2**22)):
